@@ -1,0 +1,392 @@
+//! The view handler fed the same `events/*.json` files `sam local invoke -e` uses.
+
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+use issue_view_url::{Config, Deps, handle};
+use lambda_http::{Body, Request};
+use serde_json::{Value, json};
+use shared::cloudfront::{HashAlgorithm, VerifyingKey, ViewerRequest, verify_signed_url};
+use shared::ids::{FileId, ObjectKey, OwnerId};
+use shared::objects::{MemoryObjects, ObjectInfo};
+use shared::records::{FileRecord, FileRecords, FileStatus, MemoryRecords};
+use shared::signing_keys::{SecretSource, StaticSecret};
+
+const SUB: &str = "3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a";
+const FILE: &str = "019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
+const PRIVATE_KEY: &str = include_str!("../../../shared/testdata/rsa2048-pkcs1.pem");
+const PUBLIC_KEY: &str = include_str!("../../../shared/testdata/rsa2048-public.pem");
+
+fn event(name: &str) -> Value {
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn request(event: &Value) -> Request {
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+fn as_user(mut event: Value, sub: &str) -> Value {
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = Value::String(sub.into());
+    event
+}
+
+struct World {
+    deps: Deps,
+    records: Arc<MemoryRecords>,
+    objects: Arc<MemoryObjects>,
+}
+
+fn world_with(secret: Arc<dyn SecretSource>, hash: &str) -> World {
+    let env = [
+        ("BUCKET_NAME", "private-uploads-example"),
+        ("TABLE_NAME", "files"),
+        ("CDN_BASE_URL", "https://d111111abcdef8.cloudfront.net"),
+        ("SIGNING_KEY_SECRET_ID", "private-uploads/signing-key"),
+        ("CLOUDFRONT_HASH_ALGORITHM", hash),
+    ];
+    let records = Arc::new(MemoryRecords::default());
+    let objects = Arc::new(MemoryObjects::default());
+    let deps = Deps::new(
+        Config::from_env(&env).unwrap(),
+        records.clone(),
+        objects.clone(),
+        secret,
+    );
+    World {
+        deps,
+        records,
+        objects,
+    }
+}
+
+fn world() -> World {
+    let secret =
+        json!({"key_pair_id": "K2JCJMDEHXQW5F", "private_key_pem": PRIVATE_KEY}).to_string();
+    world_with(Arc::new(StaticSecret(secret)), "sha256")
+}
+
+fn record(sub: &str, file_id: &str, status: FileStatus, created: i64) -> FileRecord {
+    FileRecord {
+        owner: OwnerId::from_sub(sub).unwrap(),
+        file_id: FileId::parse(file_id).unwrap(),
+        filename: "holiday photo.png".into(),
+        content_type: "image/png".into(),
+        size: 1024,
+        sha256: None,
+        status,
+        reason: None,
+        created_at: Utc.timestamp_opt(created, 0).unwrap(),
+        uploaded_at: (status == FileStatus::Ready)
+            .then(|| Utc.timestamp_opt(created + 5, 0).unwrap()),
+        etag: None,
+        sequencer: None,
+        expires_at: None,
+    }
+}
+
+async fn call(deps: &Deps, event: &Value) -> (u16, Option<String>, Value) {
+    let response = handle(deps, request(event)).await.unwrap();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let body = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        _ => Value::Null,
+    };
+    (response.status().as_u16(), retry_after, body)
+}
+
+#[tokio::test]
+async fn view_url_is_a_cloudfront_url_that_verifies() {
+    let w = world();
+    w.records
+        .create(&record(SUB, FILE, FileStatus::Ready, 1_795_350_000))
+        .await
+        .unwrap();
+    let (status, _, body) = call(&w.deps, &event("api-get-view-url.json")).await;
+    assert_eq!(status, 200, "{body}");
+    let url = body["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&format!(
+            "https://d111111abcdef8.cloudfront.net/users/{SUB}/{FILE}?Expires="
+        )),
+        "{url}"
+    );
+    assert!(
+        url.ends_with("&Key-Pair-Id=K2JCJMDEHXQW5F&Hash-Algorithm=SHA256"),
+        "{url}"
+    );
+
+    let expires_at = shared::time::parse_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+    let left = (expires_at - Utc::now()).num_seconds();
+    assert!((598..=600).contains(&left), "expires_in=600 gave {left}");
+
+    let keys = [VerifyingKey::from_pem("K2JCJMDEHXQW5F", PUBLIC_KEY).unwrap()];
+    let now = Utc::now().timestamp();
+    let policy = verify_signed_url(
+        &keys,
+        &ViewerRequest {
+            url,
+            source_ip: None,
+            now,
+        },
+    )
+    .unwrap();
+    assert_eq!(policy.expires, expires_at.timestamp());
+    let after = ViewerRequest {
+        url,
+        source_ip: None,
+        now: expires_at.timestamp(),
+    };
+    assert!(verify_signed_url(&keys, &after).is_err());
+}
+
+#[tokio::test]
+async fn sha1_urls_carry_no_hash_parameter() {
+    let secret = json!({"key_pair_id": "K1", "private_key_pem": PRIVATE_KEY}).to_string();
+    let w = world_with(Arc::new(StaticSecret(secret)), "sha1");
+    w.records
+        .create(&record(SUB, FILE, FileStatus::Ready, 1))
+        .await
+        .unwrap();
+    let (status, _, body) = call(&w.deps, &event("api-get-view-url.json")).await;
+    assert_eq!(status, 200);
+    let url = body["url"].as_str().unwrap();
+    assert!(url.ends_with("&Key-Pair-Id=K1"), "{url}");
+    let keys = [VerifyingKey::from_pem("K1", PUBLIC_KEY).unwrap()];
+    let request = ViewerRequest {
+        url,
+        source_ip: None,
+        now: Utc::now().timestamp(),
+    };
+    verify_signed_url(&keys, &request).unwrap();
+    assert_eq!(w.deps.keys.hash(), HashAlgorithm::Sha1);
+}
+
+#[tokio::test]
+async fn missing_pending_rejected_and_foreign_files_are_the_same_404() {
+    let w = world();
+    let (_, _, missing) = call(&w.deps, &event("api-get-view-url.json")).await;
+    assert_eq!(
+        missing,
+        json!({"error": "file_not_found", "message": "no such file"})
+    );
+
+    for status in [FileStatus::Pending, FileStatus::Rejected] {
+        let w = world();
+        w.records
+            .create(&record(SUB, FILE, status, 1))
+            .await
+            .unwrap();
+        let (code, _, body) = call(&w.deps, &event("api-get-view-url.json")).await;
+        assert_eq!((code, &body), (404, &missing), "{status:?}");
+    }
+
+    let w = world();
+    w.records
+        .create(&record(SUB, FILE, FileStatus::Ready, 1))
+        .await
+        .unwrap();
+    for name in [
+        "api-get-view-url.json",
+        "api-get-file.json",
+        "api-delete-file.json",
+    ] {
+        let (code, _, body) = call(&w.deps, &as_user(event(name), "mallory")).await;
+        assert_eq!((code, &body), (404, &missing), "{name}");
+    }
+    // Mallory's delete left Alice's file alone.
+    assert!(
+        w.records
+            .get(
+                &OwnerId::from_sub(SUB).unwrap(),
+                FileId::parse(FILE).unwrap()
+            )
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_signing_secret_is_503_with_retry_after() {
+    let w = world_with(
+        Arc::new(StaticSecret("{\"key_pair_id\": \"K1\"}".into())),
+        "sha256",
+    );
+    w.records
+        .create(&record(SUB, FILE, FileStatus::Ready, 1))
+        .await
+        .unwrap();
+    let (status, retry_after, body) = call(&w.deps, &event("api-get-view-url.json")).await;
+    assert_eq!(status, 503);
+    assert_eq!(body["error"], "signing_unavailable");
+    assert!(retry_after.unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(!body.to_string().contains("private_key_pem"));
+}
+
+#[tokio::test]
+async fn expires_in_is_bounded() {
+    let w = world();
+    w.records
+        .create(&record(SUB, FILE, FileStatus::Ready, 1))
+        .await
+        .unwrap();
+    for bad in ["0", "1801", "abc", "-1"] {
+        let mut ev = event("api-get-view-url.json");
+        ev["rawQueryString"] = Value::String(format!("expires_in={bad}"));
+        let (status, _, body) = call(&w.deps, &ev).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_expires_in")),
+            "{bad}"
+        );
+    }
+    let mut ev = event("api-get-view-url.json");
+    ev["rawQueryString"] = Value::String(String::new());
+    let (status, _, body) = call(&w.deps, &ev).await;
+    assert_eq!(status, 200);
+    let expires_at = shared::time::parse_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+    assert!(
+        (expires_at - Utc::now()).num_seconds() > 1790,
+        "defaults to 1800 s"
+    );
+}
+
+#[tokio::test]
+async fn get_file_returns_the_file_object() {
+    let w = world();
+    w.records
+        .create(&record(SUB, FILE, FileStatus::Ready, 1_795_350_000))
+        .await
+        .unwrap();
+    let (status, _, body) = call(&w.deps, &event("api-get-file.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body,
+        json!({
+            "file_id": FILE,
+            "filename": "holiday photo.png",
+            "content_type": "image/png",
+            "size": 1024,
+            "status": "ready",
+            "created_at": "2026-11-22T12:20:00Z",
+            "uploaded_at": "2026-11-22T12:20:05Z"
+        })
+    );
+}
+
+#[tokio::test]
+async fn list_is_newest_first_and_pages_with_a_cursor() {
+    let w = world();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let id = FileId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        w.records
+            .create(&record(
+                SUB,
+                &id.to_string(),
+                FileStatus::Ready,
+                1_795_350_000 + i,
+            ))
+            .await
+            .unwrap();
+        ids.push(id.to_string());
+    }
+    w.records
+        .create(&record(
+            "someone-else",
+            &FileId::generate().to_string(),
+            FileStatus::Ready,
+            1,
+        ))
+        .await
+        .unwrap();
+    ids.reverse();
+
+    let mut ev = event("api-get-files.json");
+    ev["rawQueryString"] = Value::String("limit=2".into());
+    let mut seen = Vec::new();
+    loop {
+        let (status, _, body) = call(&w.deps, &ev).await;
+        assert_eq!(status, 200, "{body}");
+        seen.extend(
+            body["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["file_id"].as_str().unwrap().to_owned()),
+        );
+        match body["next_cursor"].as_str() {
+            Some(cursor) => {
+                ev["rawQueryString"] = Value::String(format!("limit=2&cursor={cursor}"))
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+
+    for bad in ["limit=0", "limit=101", "limit=x", "cursor=garbage"] {
+        ev["rawQueryString"] = Value::String(bad.into());
+        let (status, _, body) = call(&w.deps, &ev).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, _, body) = call(&w.deps, &event("api-get-files.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["files"].as_array().unwrap().len(), 5);
+    assert_eq!(body["next_cursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn delete_removes_the_object_and_the_record() {
+    let w = world();
+    let key = ObjectKey::new(
+        OwnerId::from_sub(SUB).unwrap(),
+        FileId::parse(FILE).unwrap(),
+    )
+    .to_string();
+    w.records
+        .create(&record(SUB, FILE, FileStatus::Ready, 1))
+        .await
+        .unwrap();
+    w.objects.put(
+        &key,
+        ObjectInfo {
+            size: 1024,
+            content_type: Some("image/png".into()),
+            etag: "e".into(),
+            sha256: None,
+        },
+    );
+    let response = handle(&w.deps, request(&event("api-delete-file.json")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert!(matches!(response.body(), Body::Empty));
+    assert!(!w.objects.contains(&key));
+    let (status, _, _) = call(&w.deps, &event("api-get-file.json")).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = call(&w.deps, &event("api-delete-file.json")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn malformed_ids_and_unknown_routes_are_404() {
+    let w = world();
+    let mut ev = event("api-get-file.json");
+    ev["rawPath"] = Value::String("/files/..%2F..%2Fetc".into());
+    let (status, _, body) = call(&w.deps, &ev).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("file_not_found"))
+    );
+    ev["rawPath"] = Value::String("/files/a/b/c".into());
+    let (status, _, body) = call(&w.deps, &ev).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("route_not_found"))
+    );
+}
