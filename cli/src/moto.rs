@@ -1,0 +1,102 @@
+//! moto server (DynamoDB, Secrets Manager, STS) as a child process on loopback.
+//!
+//! moto checks what we need from these services (conditional writes, secrets, AssumeRole);
+//! it is not used for S3, whose presigned URLs it accepts without checking them.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+/// How to get moto when it is missing, for error messages.
+pub const INSTALL_HINT: &str = "moto_server was not found. Run ./scripts/test once (it creates .venv with moto), \
+or: python3 -m venv .venv && .venv/bin/pip install 'moto[server]'; or set MOTO_SERVER to its path.";
+
+/// `MOTO_SERVER`, else `<dir>/.venv/bin/moto_server` for `dir` and its ancestors, else PATH.
+pub fn find_moto_server(start: &Path) -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("MOTO_SERVER") {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "MOTO_SERVER={} does not exist. {INSTALL_HINT}",
+                path.display()
+            ))
+        };
+    }
+    for dir in start.ancestors() {
+        let candidate = dir.join(".venv/bin/moto_server");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join("moto_server"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| INSTALL_HINT.to_owned())
+}
+
+/// A running moto server; killed when dropped.
+pub struct Moto {
+    pub endpoint: String,
+    pub port: u16,
+    child: Child,
+}
+
+impl Moto {
+    /// Start `program` on 127.0.0.1 (`port` 0 picks a free one) and wait until it accepts
+    /// connections.
+    pub async fn start(program: &Path, port: u16) -> Result<Self, String> {
+        let port = if port == 0 { free_port()? } else { port };
+        let child = Command::new(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}. {INSTALL_HINT}", program.display()))?;
+        let mut moto = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Ok(moto);
+            }
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                return Err(format!(
+                    "moto_server exited at start ({status}); is port {port} free?"
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "moto_server did not listen on 127.0.0.1:{port} within 60 s"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Stop the server and wait for it to exit.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
+}
