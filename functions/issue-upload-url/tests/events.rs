@@ -1,5 +1,8 @@
 //! The upload handler fed the same `events/*.json` files `sam local invoke -e` uses.
 
+// Test helpers fail loudly on unexpected input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use aws_credential_types::Credentials;

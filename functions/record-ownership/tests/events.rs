@@ -1,6 +1,9 @@
 //! The ownership handler fed `events/s3-object-created.json`, the file
 //! `sam local invoke RecordOwnershipFunction -e` uses.
 
+// Test helpers fail loudly on unexpected input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
