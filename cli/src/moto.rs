@@ -87,9 +87,14 @@ impl Moto {
         }
     }
 
+    /// Kill the server and wait for it to exit.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
     /// Stop the server and wait for it to exit.
     pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
+        self.kill().await;
     }
 }
 
@@ -99,4 +104,56 @@ pub fn free_port() -> Result<u16, String> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
+}
+
+/// The moto version the project pins (same as tests/requirements.txt).
+pub const MOTO_REQUIREMENT: &str = "moto[server]==5.2.5";
+
+/// Find moto, or install it into `<project>/.venv` on first use.
+pub fn ensure_installed(project: &Path) -> Result<PathBuf, String> {
+    if let Ok(found) = find_moto_server(project) {
+        return Ok(found);
+    }
+    let venv = project.join(".venv");
+    eprintln!(
+        "moto not found: installing {MOTO_REQUIREMENT} into {} (first run only)…",
+        venv.display()
+    );
+    let run = |program: &Path, args: &[&str]| -> Result<(), String> {
+        let status = std::process::Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} {} failed ({status})",
+                program.display(),
+                args.join(" ")
+            ))
+        }
+    };
+    if !venv.join("bin/python").is_file() {
+        run(
+            Path::new("python3"),
+            &["-m", "venv", &venv.to_string_lossy()],
+        )?;
+    }
+    run(
+        &venv.join("bin/pip"),
+        &[
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            MOTO_REQUIREMENT,
+        ],
+    )?;
+    let installed = venv.join("bin/moto_server");
+    if installed.is_file() {
+        Ok(installed)
+    } else {
+        Err(INSTALL_HINT.to_owned())
+    }
 }

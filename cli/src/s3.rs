@@ -5,10 +5,13 @@
 //! - a PUT whose body does not match its `x-amz-checksum-sha256` is refused *before*
 //!   anything is stored (s3s-fs writes the file, then answers BadDigest, leaving it behind);
 //! - after each object is created, an ObjectCreated notification (the local stand-in for
-//!   S3 event notifications), with a sequencer that grows for every event.
+//!   S3 event notifications), with a sequencer that grows for every event;
+//! - the bucket's CORS rules from `template.yaml` (PUT and POST from the page's origin, the
+//!   headers a presigned PUT signs, `ETag` exposed), which s3s does not implement.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
@@ -203,6 +206,83 @@ impl S3 for Notifying {
     }
 }
 
+/// The bucket CORS rule of `template.yaml`, answered the way S3 answers it.
+struct Cors {
+    origins: Vec<String>,
+}
+
+const CORS_METHODS: [&str; 2] = ["PUT", "POST"];
+const CORS_HEADERS: [&str; 5] = [
+    "content-type",
+    "if-none-match",
+    "x-amz-checksum-sha256",
+    "x-amz-checksum-algorithm",
+    "content-md5",
+];
+
+impl Cors {
+    fn allows_origin(&self, origin: Option<&http::HeaderValue>) -> Option<http::HeaderValue> {
+        let origin = origin?;
+        self.origins
+            .iter()
+            .any(|o| o.as_bytes() == origin.as_bytes())
+            .then(|| origin.clone())
+    }
+
+    /// S3 answers a preflight 200 with the allowed origin, methods and headers, or 403 when
+    /// no rule matches.
+    fn preflight<B>(&self, req: &http::Request<B>) -> http::Response<s3s::Body> {
+        let headers = req.headers();
+        let method_ok = headers
+            .get(http::header::ACCESS_CONTROL_REQUEST_METHOD)
+            .and_then(|m| m.to_str().ok())
+            .is_some_and(|m| CORS_METHODS.contains(&m));
+        let requested: Vec<String> = headers
+            .get(http::header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| {
+                h.split(',')
+                    .map(|x| x.trim().to_ascii_lowercase())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let headers_ok = requested.iter().all(|h| CORS_HEADERS.contains(&h.as_str()));
+        let mut response = http::Response::new(s3s::Body::empty());
+        match self.allows_origin(headers.get(http::header::ORIGIN)) {
+            Some(origin) if method_ok && headers_ok => {
+                let out = response.headers_mut();
+                out.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+                out.insert(
+                    http::header::ACCESS_CONTROL_ALLOW_METHODS,
+                    http::HeaderValue::from_static("PUT, POST"),
+                );
+                if let Ok(value) = http::HeaderValue::from_str(&requested.join(", ")) {
+                    out.insert(http::header::ACCESS_CONTROL_ALLOW_HEADERS, value);
+                }
+                out.insert(
+                    http::header::ACCESS_CONTROL_MAX_AGE,
+                    http::HeaderValue::from_static("3000"),
+                );
+                out.insert(http::header::VARY, http::HeaderValue::from_static("Origin"));
+            }
+            _ => *response.status_mut() = http::StatusCode::FORBIDDEN,
+        }
+        response
+    }
+
+    fn decorate(&self, origin: Option<&http::HeaderValue>, headers: &mut http::HeaderMap) {
+        if let Some(origin) = self.allows_origin(origin) {
+            headers.insert(http::header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            headers.insert(
+                http::header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                http::HeaderValue::from_static("ETag"),
+            );
+            headers.insert(http::header::VARY, http::HeaderValue::from_static("Origin"));
+        }
+    }
+}
+
 /// A running S3 on 127.0.0.1. Dropping it stops the server.
 pub struct LocalS3 {
     pub endpoint: String,
@@ -219,6 +299,7 @@ impl LocalS3 {
         port: u16,
         access_key: &str,
         secret_key: &str,
+        cors_origins: Vec<String>,
         events: mpsc::UnboundedSender<ObjectCreated>,
     ) -> Result<Self, String> {
         std::fs::create_dir_all(root)
@@ -235,6 +316,9 @@ impl LocalS3 {
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(access_key, secret_key));
         let service = builder.build();
+        let cors = Arc::new(Cors {
+            origins: cors_origins,
+        });
 
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
@@ -248,7 +332,20 @@ impl LocalS3 {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((socket, _)) = accepted else { continue };
-                        let conn = server.serve_connection(TokioIo::new(socket), service.clone());
+                        let (service, cors) = (service.clone(), cors.clone());
+                        let with_cors = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                            let (service, cors) = (service.clone(), cors.clone());
+                            async move {
+                                let origin = req.headers().get(http::header::ORIGIN).cloned();
+                                if req.method() == http::Method::OPTIONS {
+                                    return Ok(cors.preflight(&req));
+                                }
+                                let mut response = service.call(req.map(s3s::Body::from)).await?;
+                                cors.decorate(origin.as_ref(), response.headers_mut());
+                                Ok::<_, s3s::HttpError>(response)
+                            }
+                        });
+                        let conn = server.serve_connection(TokioIo::new(socket), with_cors);
                         let conn = graceful.watch(conn.into_owned());
                         tokio::spawn(async move { let _ = conn.await; });
                     }
