@@ -214,17 +214,22 @@ pub fn presign(
         .map_err(|e| PresignError::Signing(e.to_string()))?
         .into_parts();
 
-    let mut signed_headers = "";
+    // Parameters in botocore's order (the signature last), so URLs compare byte for byte.
+    let params = instructions.params();
+    let signed_headers = params
+        .iter()
+        .find(|(name, _)| *name == "X-Amz-SignedHeaders")
+        .map(|(_, value)| value.as_ref())
+        .unwrap_or("");
+    let ordered = params
+        .iter()
+        .filter(|(name, _)| *name != "X-Amz-Signature")
+        .chain(params.iter().filter(|(name, _)| *name == "X-Amz-Signature"));
     url.push(if query.is_empty() { '?' } else { '&' });
-    let mut first = true;
-    for (name, value) in instructions.params() {
-        if *name == "X-Amz-SignedHeaders" {
-            signed_headers = value;
-        }
-        if !first {
+    for (i, (name, value)) in ordered.enumerate() {
+        if i > 0 {
             url.push('&');
         }
-        first = false;
         url.push_str(name);
         url.push('=');
         url.extend(utf8_percent_encode(value, SIGV4_QUERY));
