@@ -297,6 +297,21 @@ async fn s3_refuses_every_put_that_differs_from_what_was_signed() {
         (403, "SignatureDoesNotMatch".into())
     );
 
+    // s3s does not validate session tokens (real S3 does); the token is a signed query
+    // parameter, so a URL with another token no longer matches its signature.
+    let mut other_token = upload.clone();
+    let token = query_param(url, "X-Amz-Security-Token").unwrap();
+    assert_eq!(token, SESSION_TOKEN);
+    other_token["url"] = Value::String(url.replace(
+        "X-Amz-Security-Token=local%2Fdev",
+        "X-Amz-Security-Token=other%2Fdev",
+    ));
+    assert_ne!(other_token["url"], upload["url"]);
+    assert_eq!(
+        put(&other_token, body.clone(), |_| {}).await,
+        (403, "SignatureDoesNotMatch".into())
+    );
+
     assert_eq!(stack.pending_event(), None, "refused PUTs create nothing");
     assert_eq!(
         put(upload, body.clone(), |_| {}).await,

@@ -5,12 +5,20 @@
 
 use std::str::FromStr;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
     Missing(&'static str),
     #[error("environment variable {name} is malformed: {why}")]
     Malformed { name: &'static str, why: String },
+}
+
+/// `main` returning this error prints it with `Debug`: make that the sentence, so a
+/// function that cannot start says exactly which variable to fix.
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 /// The environment as a lookup function, so tests need not touch the process environment.

@@ -18,7 +18,7 @@ use shared::records::{FileRecord, FileRecords, FileStatus, MemoryRecords, StoreE
 
 const SUB: &str = "3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a";
 const FILE: &str = "019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
-const ETAG: &str = "0123456789abcdef0123456789abcdef";
+const ETAG: &str = "0f343b0931126a20f133d67c2b018a3b";
 
 fn key() -> String {
     format!("users/{SUB}/{FILE}")

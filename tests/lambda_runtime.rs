@@ -1,0 +1,443 @@
+//! The functions' release binaries, run as Lambda runs them: a local implementation of the
+//! Lambda Runtime API (the `AWS_LAMBDA_RUNTIME_API` endpoint a `bootstrap` polls) hands each
+//! binary the very files in `events/` and collects what it answers. The binaries talk to the
+//! emulators (moto, the verifying S3) through the standard `AWS_ENDPOINT_URL*` variables.
+//!
+//! Needs the release binaries: `cargo build --release -p issue-upload-url -p issue-view-url
+//! -p record-ownership` (./scripts/test builds them first). `FUNCTION_BINARIES` may name the
+//! directory holding them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Method, StatusCode};
+use integration_tests::Stack;
+use private_uploads::http::{HttpResponse, read_body, respond};
+use private_uploads::stack::{ACCESS_KEY, KEY_PAIR_ID, SECRET, SECRET_KEY, SESSION_TOKEN, TABLE};
+use serde_json::Value;
+use shared::cloudfront::{VerifyingKey, ViewerRequest, verify_signed_url};
+use shared::ids::{FileId, OwnerId};
+use shared::records::{FileRecord, FileStatus};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+const SUB: &str = "3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a";
+const FILE: &str = "019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
+/// The bucket named in events/s3-object-created.json.
+const EVENT_BUCKET: &str = "private-uploads-example";
+const CDN: &str = "https://d111111abcdef8.cloudfront.net";
+
+/// What the function posted back for one invocation.
+#[derive(Debug)]
+enum Outcome {
+    Response(Value),
+    /// Shown in failure messages.
+    Error(#[allow(dead_code)] Value),
+}
+
+#[derive(Default)]
+struct Pending {
+    waiting: HashMap<String, oneshot::Sender<Outcome>>,
+}
+
+/// The Lambda Runtime API, version 2018-06-01: `next`, `response`, `error`, `init/error`.
+struct RuntimeApi {
+    events: Mutex<mpsc::Receiver<(String, Value)>>,
+    pending: Mutex<Pending>,
+    init_errors: Mutex<Vec<Value>>,
+}
+
+impl RuntimeApi {
+    async fn handle(&self, request: http::Request<hyper::body::Incoming>) -> HttpResponse {
+        let path = request.uri().path().to_owned();
+        let method = request.method().clone();
+        let body = read_body(request.into_body(), 6 * 1024 * 1024)
+            .await
+            .unwrap_or_default();
+        let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match (method, parts.as_slice()) {
+            (Method::GET, ["2018-06-01", "runtime", "invocation", "next"]) => {
+                let Some((id, event)) = self.events.lock().await.recv().await else {
+                    return respond(StatusCode::GONE, "text/plain", "no more events");
+                };
+                let mut response = respond(StatusCode::OK, "application/json", event.to_string());
+                let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
+                let headers = response.headers_mut();
+                headers.insert(
+                    "lambda-runtime-aws-request-id",
+                    HeaderValue::from_str(&id).unwrap(),
+                );
+                headers.insert("lambda-runtime-deadline-ms", HeaderValue::from(deadline));
+                headers.insert(
+                    "lambda-runtime-invoked-function-arn",
+                    HeaderValue::from_static(
+                        "arn:aws:lambda:us-east-1:000000000000:function:under-test",
+                    ),
+                );
+                headers.insert(
+                    "lambda-runtime-trace-id",
+                    HeaderValue::from_static("Root=1-00000000-000000000000000000000000;Sampled=0"),
+                );
+                response
+            }
+            (
+                Method::POST,
+                [
+                    "2018-06-01",
+                    "runtime",
+                    "invocation",
+                    id,
+                    kind @ ("response" | "error"),
+                ],
+            ) => {
+                if let Some(waiter) = self.pending.lock().await.waiting.remove(*id) {
+                    let _ = waiter.send(if *kind == "response" {
+                        Outcome::Response(body)
+                    } else {
+                        Outcome::Error(body)
+                    });
+                }
+                respond(
+                    StatusCode::ACCEPTED,
+                    "application/json",
+                    r#"{"status":"OK"}"#,
+                )
+            }
+            (Method::POST, ["2018-06-01", "runtime", "init", "error"]) => {
+                self.init_errors.lock().await.push(body);
+                respond(
+                    StatusCode::ACCEPTED,
+                    "application/json",
+                    r#"{"status":"OK"}"#,
+                )
+            }
+            _ => respond(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "not a Runtime API path",
+            ),
+        }
+    }
+}
+
+/// One function binary under the local Runtime API.
+struct Function {
+    api: Arc<RuntimeApi>,
+    queue: mpsc::Sender<(String, Value)>,
+    child: tokio::process::Child,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+fn binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("FUNCTION_BINARIES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"))
+                });
+            target.join("release")
+        });
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the release binaries with `cargo build --release -p issue-upload-url -p issue-view-url -p record-ownership` (./scripts/test does), or set FUNCTION_BINARIES",
+        path.display()
+    );
+    path
+}
+
+impl Function {
+    async fn start(name: &str, stack: &Stack, config: &[(&str, String)]) -> Self {
+        let (queue, events) = mpsc::channel(1);
+        let api = Arc::new(RuntimeApi {
+            events: Mutex::new(events),
+            pending: Mutex::default(),
+            init_errors: Mutex::default(),
+        });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let server = api.clone();
+        tokio::spawn(private_uploads::http::serve(
+            listener,
+            stopped,
+            move |request, _| {
+                let server = server.clone();
+                async move { server.handle(request).await }
+            },
+        ));
+        let mut command = tokio::process::Command::new(binary(name));
+        command
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", name)
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
+            .env("AWS_REGION", private_uploads::stack::REGION)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
+            .env("AWS_ENDPOINT_URL", &stack.moto.endpoint)
+            .env("AWS_ENDPOINT_URL_S3", &stack.s3.endpoint)
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (key, value) in config {
+            command.env(key, value);
+        }
+        let child = command.spawn().unwrap();
+        Self {
+            api,
+            queue,
+            child,
+            stop,
+        }
+    }
+
+    /// Invoke once with `event` and wait for the function's answer.
+    async fn invoke(&self, event: Value) -> Outcome {
+        let id = uuid::Uuid::now_v7().to_string();
+        let (sender, receiver) = oneshot::channel();
+        self.api
+            .pending
+            .lock()
+            .await
+            .waiting
+            .insert(id.clone(), sender);
+        self.queue.send((id, event)).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(30), receiver)
+            .await
+            .expect("the function answered within 30 s")
+            .unwrap()
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+        let _ = self.stop.send(true);
+    }
+}
+
+fn event(name: &str) -> Value {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The HTTP response a function returned for an API Gateway event (payload 2.0).
+fn http_response(outcome: Outcome) -> (u16, Value) {
+    let Outcome::Response(response) = outcome else {
+        panic!("the function failed: {outcome:?}")
+    };
+    let status = response["statusCode"].as_u64().unwrap() as u16;
+    let body = match response["body"].as_str() {
+        Some(text) if !text.is_empty() => serde_json::from_str(text).unwrap(),
+        _ => Value::Null,
+    };
+    (status, body)
+}
+
+fn common() -> Vec<(&'static str, String)> {
+    vec![
+        ("BUCKET_NAME", EVENT_BUCKET.into()),
+        ("TABLE_NAME", TABLE.into()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_release_binary_answers_its_events_under_the_runtime_api() {
+    let stack = Stack::start().await;
+    stack
+        .s3_client
+        .create_bucket()
+        .bucket(EVENT_BUCKET)
+        .send()
+        .await
+        .unwrap();
+    let owner = OwnerId::from_sub(SUB).unwrap();
+    let file_id = FileId::parse(FILE).unwrap();
+    let key = format!("users/{SUB}/{FILE}");
+
+    // events/api-post-uploads.json → 201 and a pending record.
+    let mut config = common();
+    config.push(("ALLOWED_CONTENT_TYPES", "image/*".into()));
+    let upload = Function::start("issue-upload-url", &stack, &config).await;
+    let (status, issued) = http_response(upload.invoke(event("api-post-uploads.json")).await);
+    assert_eq!(status, 201, "{issued}");
+    assert!(
+        issued["key"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("users/{SUB}/"))
+    );
+    assert!(
+        issued["upload"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!(
+                "{}/{EVENT_BUCKET}/users/{SUB}/",
+                stack.s3.endpoint
+            ))
+    );
+    let issued_id = FileId::parse(issued["file_id"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        stack
+            .upload
+            .records
+            .get(&owner, issued_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        FileStatus::Pending
+    );
+    upload.stop().await;
+
+    // events/s3-object-created.json: the object the event names (1024 zero bytes, whose MD5
+    // is the event's eTag) and its pending record → ready.
+    stack
+        .upload
+        .records
+        .create(&FileRecord {
+            owner: owner.clone(),
+            file_id,
+            filename: "holiday photo.png".into(),
+            content_type: "image/png".into(),
+            size: 1024,
+            sha256: None,
+            status: FileStatus::Pending,
+            reason: None,
+            created_at: chrono::Utc::now(),
+            uploaded_at: None,
+            etag: None,
+            sequencer: None,
+            expires_at: Some(chrono::Utc::now().timestamp() + 3600),
+        })
+        .await
+        .unwrap();
+    stack
+        .s3_client
+        .put_object()
+        .bucket(EVENT_BUCKET)
+        .key(&key)
+        .content_type("image/png")
+        .body(vec![0u8; 1024].into())
+        .send()
+        .await
+        .unwrap();
+    let ownership = Function::start("record-ownership", &stack, &common()).await;
+    let Outcome::Response(report) = ownership.invoke(event("s3-object-created.json")).await else {
+        panic!("record-ownership failed")
+    };
+    assert_eq!(report["records"][0]["outcome"], "ready", "{report}");
+    // S3 may deliver it again: the answer is a no-op, not an error.
+    let Outcome::Response(again) = ownership.invoke(event("s3-object-created.json")).await else {
+        panic!("repeat failed")
+    };
+    assert!(
+        again["records"][0]["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("skipped"),
+        "{again}"
+    );
+    ownership.stop().await;
+
+    // The view function: list, get, view URL (verified with the public key), delete.
+    let mut config = common();
+    config.extend([
+        ("CDN_BASE_URL", CDN.into()),
+        ("SIGNING_KEY_SECRET_ID", SECRET.into()),
+    ]);
+    let view = Function::start("issue-view-url", &stack, &config).await;
+    let (status, list) = http_response(view.invoke(event("api-get-files.json")).await);
+    assert_eq!(status, 200, "{list}");
+    let ids: Vec<&str> = list["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&FILE), "{list}");
+    let (status, file) = http_response(view.invoke(event("api-get-file.json")).await);
+    assert_eq!(
+        (status, file["status"].as_str()),
+        (200, Some("ready")),
+        "{file}"
+    );
+    let (status, url) = http_response(view.invoke(event("api-get-view-url.json")).await);
+    assert_eq!(status, 200, "{url}");
+    let url = url["url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{CDN}/{key}?Expires=")), "{url}");
+    let keys = [VerifyingKey::from_pem(KEY_PAIR_ID, &stack.cloudfront_key.public_pem).unwrap()];
+    verify_signed_url(
+        &keys,
+        &ViewerRequest {
+            url,
+            source_ip: None,
+            now: chrono::Utc::now().timestamp(),
+        },
+    )
+    .unwrap();
+    let (status, _) = http_response(view.invoke(event("api-delete-file.json")).await);
+    assert_eq!(status, 204);
+    assert!(
+        stack
+            .s3_client
+            .head_object()
+            .bucket(EVENT_BUCKET)
+            .key(&key)
+            .send()
+            .await
+            .is_err(),
+        "the object is gone"
+    );
+    let (status, _) = http_response(view.invoke(event("api-get-file.json")).await);
+    assert_eq!(status, 404);
+    view.stop().await;
+    stack.stop().await;
+}
+
+#[test]
+fn a_binary_with_missing_configuration_stops_at_start_naming_it() {
+    for (name, missing, config) in [
+        ("issue-upload-url", "ALLOWED_CONTENT_TYPES", common()),
+        ("issue-view-url", "CDN_BASE_URL", common()),
+        (
+            "record-ownership",
+            "BUCKET_NAME",
+            vec![("TABLE_NAME", TABLE.to_owned())],
+        ),
+    ] {
+        let output = std::process::Command::new(binary(name))
+            .env_clear()
+            .envs(config.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        assert!(
+            !output.status.success(),
+            "{name} must not start without {missing}"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!("Error: environment variable {missing} is not set")),
+            "{name}: {stderr}"
+        );
+    }
+}
