@@ -171,7 +171,7 @@ impl Function {
             stopped,
             move |request, _| {
                 let server = server.clone();
-                async move { server.handle(request).await }
+                async move { Ok::<_, std::convert::Infallible>(server.handle(request).await) }
             },
         ));
         let mut command = tokio::process::Command::new(binary(name));

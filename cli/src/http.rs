@@ -1,6 +1,5 @@
 //! A small HTTP/1.1 server loop on loopback for the local stand-ins, with graceful stop.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 
@@ -15,11 +14,21 @@ use tokio::sync::watch;
 
 pub type HttpResponse = Response<Full<Bytes>>;
 
-/// Serve `handler` on `listener` until `stopped` turns true.
-pub async fn serve<F, Fut>(listener: TcpListener, mut stopped: watch::Receiver<bool>, handler: F)
-where
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serve `handler` on `listener` until `stopped` turns true, then let open connections
+/// finish (for up to 2 s). An `Err` from the handler drops the connection, as hyper does.
+pub async fn serve<F, Fut, B, E>(
+    listener: TcpListener,
+    mut stopped: watch::Receiver<bool>,
+    handler: F,
+) where
     F: Fn(http::Request<Incoming>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = HttpResponse> + Send + 'static,
+    Fut: Future<Output = Result<Response<B>, E>> + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    E: Into<BoxError>,
 {
     let server = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -28,10 +37,7 @@ where
             accepted = listener.accept() => {
                 let Ok((socket, peer)) = accepted else { continue };
                 let handler = handler.clone();
-                let service = hyper::service::service_fn(move |req| {
-                    let handler = handler.clone();
-                    async move { Ok::<_, Infallible>(handler(req, peer).await) }
-                });
+                let service = hyper::service::service_fn(move |req| handler.clone()(req, peer));
                 let conn = server.serve_connection(TokioIo::new(socket), service);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move { let _ = conn.await; });

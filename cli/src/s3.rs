@@ -17,13 +17,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 
 /// One object creation, as S3 would notify it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -287,7 +285,7 @@ impl Cors {
 pub struct LocalS3 {
     pub endpoint: String,
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -324,51 +322,34 @@ impl LocalS3 {
             .await
             .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        let (stop, mut stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let server = ConnBuilder::new(TokioExecutor::new());
-            let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((socket, _)) = accepted else { continue };
-                        let (service, cors) = (service.clone(), cors.clone());
-                        let with_cors = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                            let (service, cors) = (service.clone(), cors.clone());
-                            async move {
-                                let origin = req.headers().get(http::header::ORIGIN).cloned();
-                                if req.method() == http::Method::OPTIONS {
-                                    return Ok(cors.preflight(&req));
-                                }
-                                let mut response = service.call(req.map(s3s::Body::from)).await?;
-                                cors.decorate(origin.as_ref(), response.headers_mut());
-                                Ok::<_, s3s::HttpError>(response)
-                            }
-                        });
-                        let conn = server.serve_connection(TokioIo::new(socket), with_cors);
-                        let conn = graceful.watch(conn.into_owned());
-                        tokio::spawn(async move { let _ = conn.await; });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(crate::http::serve(
+            listener,
+            stopped,
+            move |req: http::Request<hyper::body::Incoming>, _| {
+                let (service, cors) = (service.clone(), cors.clone());
+                async move {
+                    let origin = req.headers().get(http::header::ORIGIN).cloned();
+                    if req.method() == http::Method::OPTIONS {
+                        return Ok(cors.preflight(&req));
                     }
-                    _ = &mut stopped => break,
+                    let mut response = service.call(req.map(s3s::Body::from)).await?;
+                    cors.decorate(origin.as_ref(), response.headers_mut());
+                    Ok::<_, s3s::HttpError>(response)
                 }
-            }
-            drop(listener);
-            let _ =
-                tokio::time::timeout(std::time::Duration::from_secs(2), graceful.shutdown()).await;
-        });
+            },
+        ));
         Ok(Self {
             endpoint: format!("http://{addr}"),
             addr,
-            stop: Some(stop),
+            stop,
             task: Some(task),
         })
     }
 
     /// Stop accepting and wait (briefly) for open connections to finish.
     pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -377,9 +358,7 @@ impl LocalS3 {
 
 impl Drop for LocalS3 {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        let _ = self.stop.send(true);
     }
 }
 

@@ -341,7 +341,7 @@ impl LocalStack {
             stopped.clone(),
             move |req, peer| {
                 let api = api.clone();
-                async move { api.handle(req, peer).await }
+                async move { Ok::<_, std::convert::Infallible>(api.handle(req, peer).await) }
             },
         )));
 
@@ -357,7 +357,7 @@ impl LocalStack {
             stopped.clone(),
             move |req, peer| {
                 let cdn = cdn.clone();
-                async move { cdn.handle(req, peer).await }
+                async move { Ok::<_, std::convert::Infallible>(cdn.handle(req, peer).await) }
             },
         )));
 

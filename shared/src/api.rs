@@ -146,6 +146,14 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The end of every API handler: an error becomes its JSON response, so a handler never
+/// fails (Lambda would turn a failure into a bare 502).
+pub fn respond(
+    result: Result<Response<Body>, ApiError>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    Ok(result.unwrap_or_else(ApiError::into_response))
+}
+
 /// A JSON response with the given status.
 pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     let (status, text) = match serde_json::to_string(body) {

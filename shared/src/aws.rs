@@ -1,8 +1,14 @@
 //! Building the AWS clients once per container, and reading their errors.
 
+use std::sync::Arc;
+
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+
+use crate::dynamo::DynamoRecords;
+use crate::objects::S3Objects;
+use crate::records::StoreError;
 
 /// Load the shared AWS configuration (region, credentials, and any `AWS_ENDPOINT_URL*`
 /// overrides the local stack sets).
@@ -20,6 +26,32 @@ pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
             .force_path_style(path_style)
             .build(),
     )
+}
+
+/// The ownership table, as every function reaches it.
+pub fn records(config: &SdkConfig, table: &str) -> Arc<DynamoRecords> {
+    Arc::new(DynamoRecords::new(
+        aws_sdk_dynamodb::Client::new(config),
+        table,
+    ))
+}
+
+/// The bucket, as the functions that head and delete objects reach it.
+pub fn objects(config: &SdkConfig, bucket: &str) -> Arc<S3Objects> {
+    Arc::new(S3Objects::new(s3_client(config), bucket))
+}
+
+/// Map an SDK error to the store error the API reports: retryable or not.
+pub fn store_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    operation: &str,
+    err: &SdkError<E, HttpResponse>,
+) -> StoreError {
+    let summary = format!("{operation}: {}", error_summary(err));
+    if is_transient(err) {
+        StoreError::Unavailable(summary)
+    } else {
+        StoreError::Failed(summary)
+    }
 }
 
 /// A one-line description for logs: the error code and message, never the request.

@@ -5,10 +5,9 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
-use crate::aws::{error_summary, is_transient};
+use crate::aws::store_error;
 use crate::ids::{FileId, OwnerId};
 use crate::records::{Applied, FileRecord, FileRecords, FileStatus, Outcome, Page, StoreError};
 use crate::sequencer::Sequencer;
@@ -111,18 +110,6 @@ fn from_item(item: &Item) -> Result<FileRecord, StoreError> {
             None => None,
         },
     })
-}
-
-fn store_error<E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug>(
-    operation: &str,
-    err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
-) -> StoreError {
-    let summary = format!("{operation}: {}", error_summary(err));
-    if is_transient(err) {
-        StoreError::Unavailable(summary)
-    } else {
-        StoreError::Failed(summary)
-    }
 }
 
 #[async_trait]

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use aws_sdk_s3::types::ChecksumMode;
 
-use crate::aws::{error_summary, is_transient};
+use crate::aws::store_error;
 use crate::records::StoreError;
 
 /// What HEAD tells us about a stored object.
@@ -48,21 +48,6 @@ impl S3Objects {
 
     pub fn bucket(&self) -> &str {
         &self.bucket
-    }
-}
-
-fn store_error<E: aws_sdk_s3::error::ProvideErrorMetadata + std::fmt::Debug>(
-    operation: &str,
-    err: &aws_sdk_s3::error::SdkError<
-        E,
-        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-    >,
-) -> StoreError {
-    let summary = format!("{operation}: {}", error_summary(err));
-    if is_transient(err) {
-        StoreError::Unavailable(summary)
-    } else {
-        StoreError::Failed(summary)
     }
 }
 

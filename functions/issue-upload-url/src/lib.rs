@@ -131,10 +131,7 @@ impl Deps {
         let provider = aws
             .credentials_provider()
             .ok_or("no AWS credentials provider is configured")?;
-        let records = Arc::new(shared::dynamo::DynamoRecords::new(
-            aws_sdk_dynamodb::Client::new(aws),
-            config.table.clone(),
-        ));
+        let records = shared::aws::records(aws, &config.table);
         Ok(Self::new(
             config,
             SigningCredentials::new(provider),
@@ -148,9 +145,7 @@ pub async fn handle(
     deps: &Deps,
     request: Request,
 ) -> Result<Response<Body>, std::convert::Infallible> {
-    Ok(route(deps, &request)
-        .await
-        .unwrap_or_else(ApiError::into_response))
+    api::respond(route(deps, &request).await)
 }
 
 async fn route(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {

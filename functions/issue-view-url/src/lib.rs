@@ -92,14 +92,8 @@ impl Deps {
 
     /// The production wiring: DynamoDB, S3 and Secrets Manager clients.
     pub fn from_aws(config: Config, aws: &aws_config::SdkConfig) -> Self {
-        let records = Arc::new(shared::dynamo::DynamoRecords::new(
-            aws_sdk_dynamodb::Client::new(aws),
-            config.table.clone(),
-        ));
-        let objects = Arc::new(shared::objects::S3Objects::new(
-            shared::aws::s3_client(aws),
-            config.bucket.clone(),
-        ));
+        let records = shared::aws::records(aws, &config.table);
+        let objects = shared::aws::objects(aws, &config.bucket);
         let secret = Arc::new(shared::signing_keys::SecretsManagerSource::new(
             aws_sdk_secretsmanager::Client::new(aws),
             config.secret_id.clone(),
@@ -118,9 +112,7 @@ pub async fn handle(
     deps: &Deps,
     request: Request,
 ) -> Result<Response<Body>, std::convert::Infallible> {
-    Ok(route(deps, &request)
-        .await
-        .unwrap_or_else(ApiError::into_response))
+    api::respond(route(deps, &request).await)
 }
 
 async fn route(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {

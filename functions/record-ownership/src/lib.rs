@@ -53,14 +53,8 @@ pub struct Deps {
 
 impl Deps {
     pub fn from_aws(config: Config, aws: &aws_config::SdkConfig) -> Self {
-        let records = Arc::new(shared::dynamo::DynamoRecords::new(
-            aws_sdk_dynamodb::Client::new(aws),
-            config.table.clone(),
-        ));
-        let objects = Arc::new(shared::objects::S3Objects::new(
-            shared::aws::s3_client(aws),
-            config.bucket.clone(),
-        ));
+        let records = shared::aws::records(aws, &config.table);
+        let objects = shared::aws::objects(aws, &config.bucket);
         Self {
             config,
             records,
