@@ -7,20 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn sam() -> String {
-    if let Ok(sam) = std::env::var("SAM") {
-        return sam;
-    }
-    let venv = format!("{}/../.venv/bin/sam", env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        std::path::Path::new(&venv).is_file(),
-        "the SAM CLI is missing: run ./scripts/test once (it installs it into .venv), or set SAM"
-    );
-    venv
-}
-
 fn generate(args: &[&str]) -> Value {
-    let output = Command::new(sam())
+    let output = Command::new(integration_tests::venv_tool("SAM", "sam"))
         .args(["local", "generate-event"])
         .args(args)
         .env("SAM_CLI_TELEMETRY", "0")

@@ -15,18 +15,6 @@ use shared::cloudfront::{HashAlgorithm, MAX_EPOCH_TIME, Policy, SigningKey};
 
 const CASES: usize = 256;
 
-fn python() -> String {
-    if let Ok(python) = std::env::var("PYTHON") {
-        return python;
-    }
-    let venv = format!("{}/../.venv/bin/python", env!("CARGO_MANIFEST_DIR"));
-    assert!(
-        std::path::Path::new(&venv).is_file(),
-        "no Python with `cryptography`: run ./scripts/test once (it creates .venv), or set PYTHON"
-    );
-    venv
-}
-
 fn resource() -> impl Strategy<Value = String> {
     let segment = prop_oneof![
         "[a-zA-Z0-9._~-]{1,20}",
@@ -91,7 +79,7 @@ fn random_signed_urls_verify_independently_with_the_documented_policy() {
         cases.push((url, expires, key, hash, signed));
     }
 
-    let mut child = Command::new(python())
+    let mut child = Command::new(integration_tests::venv_tool("PYTHON", "python"))
         .arg(format!(
             "{}/golden/verify_cloudfront.py",
             env!("CARGO_MANIFEST_DIR")

@@ -43,7 +43,6 @@ pub fn find_moto_server(start: &Path) -> Result<PathBuf, String> {
 /// A running moto server; killed when dropped.
 pub struct Moto {
     pub endpoint: String,
-    pub port: u16,
     child: Child,
 }
 
@@ -62,7 +61,6 @@ impl Moto {
             .map_err(|e| format!("cannot start {}: {e}. {INSTALL_HINT}", program.display()))?;
         let mut moto = Self {
             endpoint: format!("http://127.0.0.1:{port}"),
-            port,
             child,
         };
         let deadline = Instant::now() + Duration::from_secs(60);

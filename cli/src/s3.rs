@@ -9,7 +9,6 @@
 //! - the bucket's CORS rules from `template.yaml` (PUT and POST from the page's origin, the
 //!   headers a presigned PUT signs, `ETag` exposed), which s3s does not implement.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -284,7 +283,6 @@ impl Cors {
 /// A running S3 on 127.0.0.1. Dropping it stops the server.
 pub struct LocalS3 {
     pub endpoint: String,
-    pub addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -341,7 +339,6 @@ impl LocalS3 {
         ));
         Ok(Self {
             endpoint: format!("http://{addr}"),
-            addr,
             stop,
             task: Some(task),
         })

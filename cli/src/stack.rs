@@ -436,8 +436,3 @@ impl LocalStack {
         }
     }
 }
-
-/// The data directory's default: `.local/` under the current directory.
-pub fn default_data_dir() -> PathBuf {
-    Path::new(".local").to_owned()
-}

@@ -45,10 +45,6 @@ impl S3Objects {
             bucket: bucket.into(),
         }
     }
-
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
 }
 
 #[async_trait]

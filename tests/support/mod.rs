@@ -39,6 +39,20 @@ pub fn moto_program() -> PathBuf {
     find_moto_server(workspace).unwrap_or_else(|hint| panic!("{hint}"))
 }
 
+/// A tool from the test virtualenv: `$ENV_VAR` if set (./scripts/test sets it), else
+/// `.venv/bin/<name>`; a test without it fails and says how to get it.
+pub fn venv_tool(env_var: &str, name: &str) -> String {
+    if let Ok(path) = std::env::var(env_var) {
+        return path;
+    }
+    let venv = format!("{}/../.venv/bin/{name}", env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        Path::new(&venv).is_file(),
+        "{venv} is missing: run ./scripts/test once (it creates .venv with tests/requirements.txt), or set {env_var}"
+    );
+    venv
+}
+
 impl Stack {
     pub async fn start() -> Self {
         Self::start_with(vec![]).await
