@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use serde_json::Value;
 use shared::cloudfront::{HashAlgorithm, Policy, SigningKey};
-use shared::ids::ObjectKey;
-use shared::presign::{BucketLocation, S3Endpoint, presign_put};
-use shared::upload::{ContentType, Filename, Sha256Checksum, UploadRequest};
+use shared::domain::ids::ObjectKey;
+use shared::domain::upload::{ByteSize, ContentType, Filename, Sha256Checksum, UploadRequest};
+use shared::s3_signing::{BucketLocation, S3Endpoint, presign_put};
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/golden/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -79,7 +79,7 @@ fn s3_presigned_puts_match_botocore_byte_for_byte() {
         let request = UploadRequest {
             filename: Filename::parse("any.bin").unwrap(),
             content_type: ContentType::parse(&text("content_type")).unwrap(),
-            size: vector["size"].as_u64().unwrap(),
+            size: ByteSize::new(vector["size"].as_u64().unwrap()),
             sha256: vector["sha256"]
                 .as_str()
                 .map(|s| Sha256Checksum::parse(s).unwrap()),

@@ -16,12 +16,15 @@ use std::time::Duration;
 
 use http::{HeaderValue, Method, StatusCode};
 use integration_tests::Stack;
-use private_uploads::http::{HttpResponse, read_body, respond};
-use private_uploads::stack::{ACCESS_KEY, KEY_PAIR_ID, SECRET, SECRET_KEY, SESSION_TOKEN, TABLE};
+use private_uploads::local::server::{HttpResponse, read_body, respond};
+use private_uploads::local::stack::{
+    ACCESS_KEY, KEY_PAIR_ID, SECRET, SECRET_KEY, SESSION_TOKEN, TABLE,
+};
 use serde_json::Value;
 use shared::cloudfront::{VerifyingKey, ViewerRequest, verify_signed_url};
-use shared::ids::{FileId, OwnerId};
-use shared::records::{FileRecord, FileStatus};
+use shared::domain::ids::{FileId, ObjectKey, OwnerId};
+use shared::domain::record::{FileRecord, FileStatus};
+use shared::domain::upload::{ByteSize, ContentType, Filename, UploadRequest};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 const SUB: &str = "3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a";
@@ -166,7 +169,7 @@ impl Function {
         let addr: SocketAddr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let server = api.clone();
-        tokio::spawn(private_uploads::http::serve(
+        tokio::spawn(private_uploads::local::server::serve(
             listener,
             stopped,
             move |request, _| {
@@ -185,7 +188,7 @@ impl Function {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
-            .env("AWS_REGION", private_uploads::stack::REGION)
+            .env("AWS_REGION", private_uploads::local::stack::REGION)
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
             .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
@@ -302,7 +305,7 @@ async fn each_release_binary_answers_its_events_under_the_runtime_api() {
             .await
             .unwrap()
             .unwrap()
-            .status,
+            .status(),
         FileStatus::Pending
     );
     upload.stop().await;
@@ -312,21 +315,17 @@ async fn each_release_binary_answers_its_events_under_the_runtime_api() {
     stack
         .upload
         .records
-        .create(&FileRecord {
-            owner: owner.clone(),
-            file_id,
-            filename: "holiday photo.png".into(),
-            content_type: "image/png".into(),
-            size: 1024,
-            sha256: None,
-            status: FileStatus::Pending,
-            reason: None,
-            created_at: chrono::Utc::now(),
-            uploaded_at: None,
-            etag: None,
-            sequencer: None,
-            expires_at: Some(chrono::Utc::now().timestamp() + 3600),
-        })
+        .create(&FileRecord::pending(
+            ObjectKey::new(owner.clone(), file_id),
+            &UploadRequest {
+                filename: Filename::parse("holiday photo.png").unwrap(),
+                content_type: ContentType::parse("image/png").unwrap(),
+                size: ByteSize::new(1024),
+                sha256: None,
+            },
+            chrono::Utc::now(),
+            chrono::Utc::now().timestamp() + 3600,
+        ))
         .await
         .unwrap();
     stack

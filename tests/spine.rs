@@ -7,6 +7,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use integration_tests::*;
+use record_ownership::RecordOutcome;
 use rsa::pkcs8::DecodePublicKey as _;
 use rsa::signature::Verifier as _;
 use serde_json::{Value, json};
@@ -144,7 +145,7 @@ async fn upload_put_event_and_view_end_to_end() {
     );
     let (event, report) = stack.deliver_next_event().await;
     assert_eq!(event["Records"][0]["s3"]["object"]["key"], key);
-    assert_eq!(report.records[0].outcome, "ready");
+    assert_eq!(report.records[0].outcome, RecordOutcome::Ready);
 
     let (status, file) = stack
         .view_api("GET", &format!("/files/{file_id}"), "", ALICE)
@@ -171,7 +172,7 @@ async fn upload_put_event_and_view_end_to_end() {
     let now = chrono::Utc::now().timestamp();
     assert!((118..=120).contains(&(expires - now)), "{}", expires - now);
     assert_eq!(
-        shared::time::parse_rfc3339(view["expires_at"].as_str().unwrap())
+        shared::domain::time::parse_rfc3339(view["expires_at"].as_str().unwrap())
             .unwrap()
             .timestamp(),
         expires
@@ -280,7 +281,7 @@ async fn s3_refuses_every_put_that_differs_from_what_was_signed() {
     );
 
     let mut elsewhere = upload.clone();
-    let other_key = format!("users/{BOB}/{}", shared::ids::FileId::generate());
+    let other_key = format!("users/{BOB}/{}", shared::domain::ids::FileId::generate());
     elsewhere["url"] = Value::String(upload["url"].as_str().unwrap().replace(&key, &other_key));
     assert_eq!(
         put(&elsewhere, body.clone(), |_| {}).await,
@@ -323,14 +324,14 @@ async fn s3_refuses_every_put_that_differs_from_what_was_signed() {
         "If-None-Match: * stops overwrites"
     );
     let (_, report) = stack.deliver_next_event().await;
-    assert_eq!(report.records[0].outcome, "ready");
+    assert_eq!(report.records[0].outcome, RecordOutcome::Ready);
     assert_eq!(stack.pending_event(), None);
     stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_upload_urls_are_refused() {
-    let stack = Stack::start_with(vec![("UPLOAD_URL_TTL_SECONDS", "1".into())]).await;
+    let stack = Stack::start_with(&[("UPLOAD_URL_TTL_SECONDS", "1")]).await;
     let body = b"late".to_vec();
     let issued = issue(
         &stack,
@@ -370,11 +371,11 @@ async fn ownership_rejects_mismatches_and_is_idempotent_on_dynamodb() {
         .await
         .unwrap();
     let (_, report) = stack.deliver_next_event().await;
-    assert!(
-        report.records[0]
-            .outcome
-            .starts_with("rejected: size_mismatch"),
-        "{report:?}"
+    assert_eq!(
+        report.records[0].outcome,
+        RecordOutcome::Rejected {
+            reason: "size_mismatch: declared 10 bytes, received 12 bytes".into()
+        }
     );
     assert!(!stack.object_exists(&key).await);
     let (_, file) = stack
@@ -399,17 +400,27 @@ async fn ownership_rejects_mismatches_and_is_idempotent_on_dynamodb() {
     let file_id = issued["file_id"].as_str().unwrap().to_owned();
     assert_eq!(put(&issued["upload"], body, |_| {}).await.0, 200);
     let (event, report) = stack.deliver_next_event().await;
-    assert_eq!(report.records[0].outcome, "ready");
+    assert_eq!(report.records[0].outcome, RecordOutcome::Ready);
     let (_, first) = stack
         .view_api("GET", &format!("/files/{file_id}"), "", ALICE)
         .await;
 
     let again = stack.deliver(&event).await.unwrap();
-    assert!(again.records[0].outcome.starts_with("skipped"), "{again:?}");
+    assert_eq!(
+        again.records[0].outcome,
+        RecordOutcome::Skipped {
+            why: "this event was already applied".into()
+        }
+    );
     let mut older = event.clone();
     older["Records"][0]["s3"]["object"]["sequencer"] = json!("0000000000000001");
     let stale = stack.deliver(&older).await.unwrap();
-    assert!(stale.records[0].outcome.starts_with("skipped"), "{stale:?}");
+    assert_eq!(
+        stale.records[0].outcome,
+        RecordOutcome::Skipped {
+            why: "a newer event for this key was already applied".into()
+        }
+    );
     let (_, last) = stack
         .view_api("GET", &format!("/files/{file_id}"), "", ALICE)
         .await;
@@ -421,9 +432,11 @@ async fn ownership_rejects_mismatches_and_is_idempotent_on_dynamodb() {
         .await;
     assert_eq!(status, 204);
     let gone = stack.deliver(&event).await.unwrap();
-    assert!(
-        gone.records[0].outcome.contains("no longer exists"),
-        "{gone:?}"
+    assert_eq!(
+        gone.records[0].outcome,
+        RecordOutcome::Skipped {
+            why: "the object no longer exists".into()
+        }
     );
     stack.stop().await;
 }
@@ -447,7 +460,7 @@ async fn a_missing_signing_secret_is_503_not_500() {
         stack.view.config.clone(),
         stack.view.records.clone(),
         stack.view.objects.clone(),
-        std::sync::Arc::new(shared::signing_keys::SecretsManagerSource::new(
+        std::sync::Arc::new(shared::aws::secretsmanager::SecretsManagerSource::new(
             aws_sdk_secretsmanager::Client::new(&stack.aws),
             "no-such-secret",
         )),

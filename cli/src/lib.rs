@@ -1,14 +1,7 @@
-//! The local stack behind `private-uploads up`, and the pieces the integration tests start:
-//! a verifying S3, moto for DynamoDB / Secrets Manager / STS, the stack's resources, the
-//! HTTP API and CloudFront stand-ins, and the key and token tools.
+//! The `private-uploads` command: [`commands`] holds what each subcommand does, [`local`]
+//! the local stack behind `up` (one file per AWS stand-in), and [`keys`] the key pairs both
+//! use. The integration tests start the same local stack.
 
-pub mod api;
-pub mod cdn;
 pub mod commands;
-pub mod http;
-pub mod jwt;
 pub mod keys;
-pub mod moto;
-pub mod resources;
-pub mod s3;
-pub mod stack;
+pub mod local;

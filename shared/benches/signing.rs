@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use criterion::{Criterion, criterion_group, criterion_main};
 use shared::cloudfront::{HashAlgorithm, SigningKey};
-use shared::ids::{FileId, ObjectKey, OwnerId};
-use shared::presign::{BucketLocation, S3Endpoint, presign_put};
-use shared::upload::{ContentType, Filename, Sha256Checksum, UploadRequest};
+use shared::domain::ids::{FileId, ObjectKey, OwnerId};
+use shared::domain::upload::{ByteSize, ContentType, Filename, Sha256Checksum, UploadRequest};
+use shared::s3_signing::{BucketLocation, S3Endpoint, presign_put};
 
 const RSA: &str = include_str!("../testdata/rsa2048-pkcs1.pem");
 const EC: &str = include_str!("../testdata/p256-pkcs8.pem");
@@ -68,7 +68,7 @@ fn s3_presign(c: &mut Criterion) {
     let request = UploadRequest {
         filename: Filename::parse("holiday photo.png").unwrap(),
         content_type: ContentType::parse("image/png").unwrap(),
-        size: 1024,
+        size: ByteSize::new(1024),
         sha256: Some(Sha256Checksum::from_digest(&[7; 32])),
     };
     c.bench_function("s3_presigned_put_aws_sigv4", |b| {

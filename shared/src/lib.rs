@@ -1,20 +1,29 @@
-//! The library every private-uploads function uses: domain types and rules (pure, tested
-//! without AWS), the signing engines, and the small AWS adapters behind narrow traits.
+//! The library every private-uploads function uses, in rooms that show its layers:
+//!
+//! - [`domain`]: ids and newtypes, upload rules, the file record, ownership decisions, event
+//!   keys and sequencers, view-URL rules, time and configuration parsing. Pure: no AWS SDK,
+//!   no `lambda_http`, no tokio; the only part built with `--no-default-features`.
+//! - [`ports`]: the narrow traits for the table, the bucket and the secret, their one error
+//!   type, and in-memory implementations for tests.
+//! - [`s3_signing`] (feature `s3-signing`) and [`cloudfront`] (feature `cloudfront`): the
+//!   signing engines for upload and view URLs.
+//! - [`aws`]: one adapter per AWS service, each behind the feature named after it
+//!   (`dynamodb`, `s3`, `secretsmanager`), implementing the ports.
+//! - [`http`] (feature `http`): the API's edge: requests, the error contract, responses.
+//!
+//! Imports only point down this list (`tests/layout.rs` checks it): the domain imports
+//! nothing of the crate's own but itself; nothing imports the HTTP edge or the adapters.
 
-pub mod api;
-pub mod aws;
+pub mod domain;
+pub mod ports;
+
+#[cfg(feature = "cloudfront")]
 pub mod cloudfront;
-pub mod config;
-pub mod cursor;
-pub mod dynamo;
-pub mod ids;
-pub mod objects;
-pub mod ownership;
-pub mod presign;
-pub mod records;
-pub mod s3_event;
-pub mod sequencer;
-pub mod signing_keys;
-pub mod time;
-pub mod upload;
-pub mod view;
+#[cfg(feature = "s3-signing")]
+pub mod s3_signing;
+
+#[cfg(feature = "aws")]
+pub mod aws;
+
+#[cfg(feature = "http")]
+pub mod http;

@@ -9,11 +9,14 @@
 use std::path::{Path, PathBuf};
 
 use lambda_http::{Body, Request};
-use private_uploads::moto::find_moto_server;
-use private_uploads::stack::{Backend, BackendOptions};
+use private_uploads::local::moto::find_moto_server;
+use private_uploads::local::stack::{Backend, BackendOptions};
 use serde_json::Value;
 
-pub use private_uploads::stack::{BUCKET, KEY_PAIR_ID, SESSION_TOKEN};
+pub use private_uploads::local::stack::{BUCKET, KEY_PAIR_ID, SESSION_TOKEN};
+
+pub mod running;
+pub mod schema;
 
 /// These tests call the functions directly; view URLs name a distribution nobody serves.
 pub const CDN: &str = "https://d111111abcdef8.cloudfront.net";
@@ -55,11 +58,11 @@ pub fn venv_tool(env_var: &str, name: &str) -> String {
 
 impl Stack {
     pub async fn start() -> Self {
-        Self::start_with(vec![]).await
+        Self::start_with(&[]).await
     }
 
     /// Start everything with some function settings changed.
-    pub async fn start_with(overrides: Vec<(&'static str, String)>) -> Self {
+    pub async fn start_with(overrides: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let backend = Backend::start(BackendOptions {
             data_dir: dir.path().to_owned(),
@@ -67,8 +70,11 @@ impl Stack {
             moto_port: 0,
             s3_port: 0,
             cdn_base: CDN.into(),
-            cors_origins: vec![],
-            overrides,
+            page_origins: vec![],
+            overrides: overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -112,7 +118,7 @@ impl Stack {
         .await
         .expect("an ObjectCreated event within 5 s")
         .expect("event channel open");
-        let event = created.to_event(private_uploads::stack::REGION);
+        let event = created.to_event(private_uploads::local::stack::REGION);
         let report = self
             .deliver(&event)
             .await
@@ -134,7 +140,7 @@ impl Stack {
     }
 
     /// The next notification, if one is waiting.
-    pub fn pending_event(&mut self) -> Option<private_uploads::s3::ObjectCreated> {
+    pub fn pending_event(&mut self) -> Option<private_uploads::local::s3::ObjectCreated> {
         self.backend.events.try_recv().ok()
     }
 

@@ -10,9 +10,9 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use issue_upload_url::{Config, Deps, handle};
 use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
-use shared::ids::{FileId, OwnerId};
-use shared::presign::SigningCredentials;
-use shared::records::{FileRecords, FileStatus, MemoryRecords};
+use shared::domain::ids::{FileId, OwnerId};
+use shared::domain::record::FileStatus;
+use shared::ports::{FileRecords, MemoryRecords};
 
 const SUB: &str = "3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a";
 
@@ -31,6 +31,12 @@ fn with_body(mut event: Value, body: &str) -> Value {
 }
 
 fn deps() -> (Deps, Arc<MemoryRecords>) {
+    deps_signing_with(None)
+}
+
+/// The upload function with in-memory records, signing with credentials that expire at
+/// `expiry` (never, when `None`).
+fn deps_signing_with(expiry: Option<std::time::SystemTime>) -> (Deps, Arc<MemoryRecords>) {
     let env = [
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
@@ -43,13 +49,13 @@ fn deps() -> (Deps, Arc<MemoryRecords>) {
         "ASIAEXAMPLE",
         "secret",
         Some("session-token".into()),
-        None,
+        expiry,
         "test",
     );
     let records = Arc::new(MemoryRecords::default());
     let deps = Deps::new(
         config,
-        SigningCredentials::new(SharedCredentialsProvider::new(credentials)),
+        SharedCredentialsProvider::new(credentials),
         records.clone(),
     );
     (deps, records)
@@ -113,16 +119,17 @@ async fn post_uploads_issues_a_presigned_put_and_a_pending_record() {
     assert_eq!(query_param(url, "X-Amz-Security-Token"), "session-token");
     assert_eq!(query_param(url, "X-Amz-Expires"), "300");
 
-    let expires_at = shared::time::parse_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+    let expires_at =
+        shared::domain::time::parse_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
     let left = (expires_at - chrono::Utc::now()).num_seconds();
     assert!((295..=300).contains(&left), "{left}");
 
     let owner = OwnerId::from_sub(SUB).unwrap();
     let record = records.get(&owner, file_id).await.unwrap().unwrap();
-    assert_eq!(record.status, FileStatus::Pending);
-    assert_eq!(record.filename, "holiday photo.png");
-    assert_eq!(record.size, 1024);
-    assert!(record.expires_at.unwrap() > expires_at.timestamp());
+    assert_eq!(record.status(), FileStatus::Pending);
+    assert_eq!(record.filename().as_str(), "holiday photo.png");
+    assert_eq!(record.size().get(), 1024);
+    assert!(record.expires_at().unwrap() > expires_at.timestamp());
 }
 
 #[tokio::test]
@@ -172,8 +179,8 @@ async fn a_user_id_in_the_body_is_refused_not_trusted() {
 async fn bad_requests_get_the_contract_errors() {
     let (deps, records) = deps();
     let cases = [
-        ("{", 400, "invalid_json", ""),
-        ("", 400, "invalid_json", ""),
+        ("{", 400, "invalid_json", "not valid JSON"),
+        ("", 400, "invalid_json", "must be a JSON object"),
         (
             r#"{"content_type":"image/png","size":5}"#,
             400,
@@ -196,13 +203,13 @@ async fn bad_requests_get_the_contract_errors() {
             r#"{"filename":"","content_type":"image/png","size":5}"#,
             400,
             "invalid_filename",
-            "",
+            "filename must be 1 to 255 characters",
         ),
         (
             r#"{"filename":"a","content_type":"not a type","size":5}"#,
             400,
             "invalid_content_type",
-            "",
+            "\"not a type\" is not a media type",
         ),
         (
             r#"{"filename":"a","content_type":"text/html","size":5}"#,
@@ -214,7 +221,7 @@ async fn bad_requests_get_the_contract_errors() {
             r#"{"filename":"a","content_type":"image/png","size":0}"#,
             400,
             "invalid_size",
-            "",
+            "at least 1 byte",
         ),
         (
             r#"{"filename":"a","content_type":"image/png","size":10485761}"#,
@@ -226,7 +233,7 @@ async fn bad_requests_get_the_contract_errors() {
             r#"{"filename":"a","content_type":"image/png","size":5,"sha256":"abc"}"#,
             400,
             "invalid_sha256",
-            "",
+            "base64 of a 32-byte SHA-256 digest",
         ),
     ];
     for (body, want_status, want_code, mentions) in cases {
@@ -251,6 +258,36 @@ async fn bad_requests_get_the_contract_errors() {
             .unwrap()
             .records
             .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn credentials_about_to_expire_are_503_signing_unavailable() {
+    let (deps, records) = deps_signing_with(Some(std::time::SystemTime::now()));
+    let response = handle(&deps, request(&event("api-post-uploads.json")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    let Body::Text(text) = response.body() else {
+        panic!("a JSON body")
+    };
+    let body: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(body["error"], "signing_unavailable");
+    let owner = OwnerId::from_sub(SUB).unwrap();
+    assert!(
+        records
+            .list(&owner, 10, None)
+            .await
+            .unwrap()
+            .records
+            .is_empty(),
+        "no record for an upload that was never issued"
     );
 }
 

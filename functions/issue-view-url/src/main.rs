@@ -3,14 +3,13 @@
 
 use issue_view_url::{Config, Deps, handle};
 use lambda_http::{Error, run, service_fn};
-use shared::config::ProcessEnv;
+use shared::domain::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = Config::from_env(&ProcessEnv)?;
-    let deps = Deps::from_aws(config, &shared::aws::load_config().await);
-    deps.warm_up().await;
+    let deps = Deps::from_aws(config, &shared::aws::load_config().await).await?;
     let deps = &deps;
     run(service_fn(move |request| handle(deps, request))).await
 }

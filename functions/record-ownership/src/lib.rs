@@ -1,50 +1,34 @@
-//! The ownership function: for each S3 ObjectCreated record, check the new object against
-//! its pending record and mark it `ready`, or delete it and mark the record `rejected`.
+//! The ownership function (`RecordOwnershipFunction` in `template.yaml`, invoked by the
+//! bucket's `s3:ObjectCreated:*` notification for `users/`): for each record of the event,
+//! [`object_created`] checks the new object against its pending record and marks it `ready`,
+//! or deletes it and marks the record `rejected`.
 //!
-//! S3 delivers events at least once, possibly late and out of order; every step here is
+//! S3 delivers events at least once, possibly late and out of order; every step is
 //! idempotent and ordered by the event's `sequencer`. One record's failure never stops the
-//! others; if any failed with an error worth retrying, the invocation fails so Lambda
-//! retries it (twice for asynchronous invocations) before sending it to the on-failure
-//! destination.
+//! others. **Any failed record fails the invocation**, and the report says per record
+//! whether the failure is retryable:
+//! - `retryable: true` (throttling, timeouts, 5xx): Lambda's retries (two, for the
+//!   asynchronous invocation S3 makes) usually get it through;
+//! - `retryable: false` (access denied, a damaged record): the retries fail the same way and
+//!   the event lands in the on-failure queue (`FailureQueueUrl`), kept for an operator to
+//!   replay after the fix, instead of being dropped with the object left unverified.
+//!
+//! Records that need no work (a repeat, a stale event, another bucket) are not failures.
+
+pub mod config;
+pub mod object_created;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
-use chrono::Utc;
+use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Serialize;
-use shared::config::{ConfigError, Env, bounded, parsed_or, required};
-use shared::ids::ObjectKey;
-use shared::objects::ObjectStore;
-use shared::ownership::{Decision, decide};
-use shared::records::{Applied, FileRecords, Outcome, StoreError};
-use shared::s3_event::decode_event_key;
-use shared::sequencer::Sequencer;
+use shared::aws::{SdkConfig, StartError};
+use shared::ports::{FileRecords, ObjectStore};
 
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub bucket: String,
-    pub table: String,
-    /// How long a rejected record stays visible to its owner.
-    pub rejected_retention: Duration,
-}
+pub use config::Config;
 
-impl Config {
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            bucket: required(env, "BUCKET_NAME")?,
-            table: required(env, "TABLE_NAME")?,
-            rejected_retention: Duration::from_secs(parsed_or(
-                env,
-                "REJECTED_RETENTION_SECONDS",
-                7 * 86_400,
-                bounded(60, 365 * 86_400),
-            )?),
-        })
-    }
-}
-
+/// Everything an invocation needs, built once per container.
 pub struct Deps {
     pub config: Config,
     pub records: Arc<dyn FileRecords>,
@@ -52,14 +36,28 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub fn from_aws(config: Config, aws: &aws_config::SdkConfig) -> Self {
-        let records = shared::aws::records(aws, &config.table);
-        let objects = shared::aws::objects(aws, &config.bucket);
+    /// With the given stores (the handler tests pass in-memory ones).
+    pub fn new(
+        config: Config,
+        records: Arc<dyn FileRecords>,
+        objects: Arc<dyn ObjectStore>,
+    ) -> Self {
         Self {
             config,
             records,
             objects,
         }
+    }
+
+    /// The AWS wiring, used on Lambda and by the local stack: DynamoDB and S3.
+    pub async fn from_aws(config: Config, aws: &SdkConfig) -> Result<Self, StartError> {
+        use shared::aws::{dynamodb, s3};
+        let records = Arc::new(dynamodb::DynamoRecords::from_config(aws, &config.table));
+        let objects = Arc::new(s3::S3Objects::new(
+            s3::client(aws, config.s3_endpoint.as_deref()),
+            &config.bucket,
+        ));
+        Ok(Self::new(config, records, objects))
     }
 }
 
@@ -71,30 +69,57 @@ pub struct Report {
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct RecordReport {
+    /// The key as the event carries it (URL-encoded).
     pub key: String,
-    pub outcome: String,
+    #[serde(flatten)]
+    pub outcome: RecordOutcome,
 }
 
-pub async fn handle(deps: &Deps, event: LambdaEvent<S3Event>) -> Result<Report, Error> {
-    let mut report = Report {
-        records: Vec::with_capacity(event.payload.records.len()),
-    };
-    let mut failures = 0;
-    for record in &event.payload.records {
-        let key = record.s3.object.key.clone().unwrap_or_default();
-        let outcome = match process(deps, record).await {
-            Ok(outcome) => outcome,
-            Err(err) => {
-                failures += 1;
-                tracing::error!(key = %key, error = %err, "record failed; the invocation will be retried");
-                format!("failed: {err}")
+/// The outcome of one record, serialized as `{"outcome": "<variant>", …}`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RecordOutcome {
+    /// The object matched its pending record.
+    Ready,
+    /// The object did not match: it was deleted and its record marked `rejected`.
+    Rejected { reason: String },
+    /// Nothing left to do: a repeat, a stale event, an object already gone.
+    Skipped { why: String },
+    /// Not ours: another bucket, another event, a key outside `users/{owner}/{file_id}`.
+    Ignored { why: String },
+    /// An object without an ownership record, deleted.
+    Deleted { why: String },
+    /// The record could not be processed; the invocation fails (see the module doc).
+    Failed { error: String, retryable: bool },
+}
+
+impl RecordOutcome {
+    /// Whether Lambda retrying the invocation may get this record through.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Failed {
+                retryable: true,
+                ..
             }
-        };
-        report.records.push(RecordReport { key, outcome });
+        )
     }
+
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Self::Failed { .. })
+    }
+}
+
+/// The Lambda handler: the report, or an error (so Lambda retries) when a record failed.
+pub async fn handle(deps: &Deps, event: LambdaEvent<S3Event>) -> Result<Report, Error> {
+    let report = process_event(deps, &event.payload).await;
+    let failed = report.records.iter().filter(|r| r.outcome.is_failure());
+    let (failures, retryable) = failed.fold((0, 0), |(n, r), record| {
+        (n + 1, r + usize::from(record.outcome.retryable()))
+    });
     if failures > 0 {
         return Err(format!(
-            "{failures} of {} records failed; retry the event",
+            "{failures} of {} records failed ({retryable} retryable); retry the event",
             report.records.len()
         )
         .into());
@@ -102,100 +127,25 @@ pub async fn handle(deps: &Deps, event: LambdaEvent<S3Event>) -> Result<Report, 
     Ok(report)
 }
 
-#[tracing::instrument(skip_all, fields(key = record.s3.object.key.as_deref().unwrap_or("")))]
-async fn process(deps: &Deps, record: &S3EventRecord) -> Result<String, StoreError> {
-    let skip = |why: &str| {
-        tracing::warn!(why, "record ignored");
-        Ok(format!("ignored: {why}"))
+/// Every record of the event, each on its own: one failing never stops the others.
+pub async fn process_event(deps: &Deps, event: &S3Event) -> Report {
+    let mut report = Report {
+        records: Vec::with_capacity(event.records.len()),
     };
-    if !record
-        .event_name
-        .as_deref()
-        .unwrap_or("")
-        .starts_with("ObjectCreated:")
-    {
-        return skip("not an ObjectCreated event");
-    }
-    if record.s3.bucket.name.as_deref() != Some(deps.config.bucket.as_str()) {
-        return skip("the event is for another bucket");
-    }
-    let Ok(raw_key) = decode_event_key(record.s3.object.key.as_deref().unwrap_or("")) else {
-        return skip("the key is not valid URL-encoded UTF-8");
-    };
-    let Ok(key) = ObjectKey::parse(&raw_key) else {
-        return skip("the key is not users/{owner}/{file_id}");
-    };
-    let sequencer = match record.s3.object.sequencer.as_deref().map(Sequencer::parse) {
-        Some(Ok(sequencer)) => sequencer,
-        // Without a usable sequencer the event orders before every other one.
-        _ => Sequencer::parse("0").map_err(|e| StoreError::Failed(e.to_string()))?,
-    };
-
-    let object = deps.objects.head(&raw_key).await?;
-    let stored = deps.records.get(&key.owner, key.file_id).await?;
-    let decision = decide(
-        stored.as_ref(),
-        object.as_ref(),
-        record.s3.object.e_tag.as_deref(),
-        &sequencer,
-    );
-    let now = Utc::now();
-    let outcome = match decision {
-        Decision::Skip(why) => {
-            tracing::info!(why, "nothing to do");
-            format!("skipped: {why}")
-        }
-        Decision::MarkReady { size, etag } => {
-            let uploaded_at = if record.event_time.timestamp() > 0 {
-                record.event_time
-            } else {
-                now
-            };
-            let outcome = Outcome::Ready {
-                size,
-                etag,
-                uploaded_at: shared::time::whole_seconds(uploaded_at),
-            };
-            match deps
-                .records
-                .apply(&key.owner, key.file_id, &sequencer, &outcome)
-                .await?
-            {
-                Applied::Yes => {
-                    tracing::info!(size, "file ready");
-                    "ready".to_owned()
+    for record in &event.records {
+        let key = record.s3.object.key.clone().unwrap_or_default();
+        let outcome = match object_created::process(deps, record).await {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                let retryable = err.is_retryable();
+                tracing::error!(key = %key, error = %err, retryable, "record failed; the invocation fails so Lambda retries it");
+                RecordOutcome::Failed {
+                    error: err.to_string(),
+                    retryable,
                 }
-                Applied::Superseded => "skipped: a newer event was applied first".to_owned(),
             }
-        }
-        Decision::Reject { reason } => {
-            let expires_at = now.timestamp() + deps.config.rejected_retention.as_secs() as i64;
-            let outcome = Outcome::Rejected {
-                reason: reason.clone(),
-                expires_at,
-            };
-            match deps
-                .records
-                .apply(&key.owner, key.file_id, &sequencer, &outcome)
-                .await?
-            {
-                Applied::Yes => {
-                    deps.objects.delete(&raw_key).await?;
-                    tracing::warn!(%reason, "upload rejected and deleted");
-                    format!("rejected: {reason}")
-                }
-                Applied::Superseded => "skipped: a newer event was applied first".to_owned(),
-            }
-        }
-        Decision::DeleteOrphan => {
-            deps.objects.delete(&raw_key).await?;
-            tracing::warn!("object without an ownership record deleted");
-            "deleted: no ownership record".to_owned()
-        }
-        Decision::EnsureDeleted => {
-            deps.objects.delete(&raw_key).await?;
-            "rejected: delete completed".to_owned()
-        }
-    };
-    Ok(outcome)
+        };
+        report.records.push(RecordReport { key, outcome });
+    }
+    report
 }

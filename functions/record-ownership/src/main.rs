@@ -2,13 +2,13 @@
 
 use lambda_runtime::{Error, run, service_fn};
 use record_ownership::{Config, Deps, handle};
-use shared::config::ProcessEnv;
+use shared::domain::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env(&ProcessEnv)?;
-    let deps = Deps::from_aws(config, &shared::aws::load_config().await);
+    let deps = Deps::from_aws(config, &shared::aws::load_config().await).await?;
     let deps = &deps;
     run(service_fn(move |event| handle(deps, event))).await
 }

@@ -1,0 +1,147 @@
+//! The local stand-in for the CloudFront distribution: it serves an object only for a URL
+//! signed by a key of its key group (canned or custom policy, SHA-1 or SHA-256, expiry,
+//! source IP), exactly as the distribution with `TrustedKeyGroups` does, then fetches the
+//! object from the bucket as Origin Access Control would. Anything else is 403.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use hyper::body::Incoming;
+use shared::cloudfront::{VerifyingKey, ViewerRequest, verify_signed_url};
+
+use super::server::{HttpResponse, respond};
+
+pub struct LocalCdn {
+    base: String,
+    keys: Vec<VerifyingKey>,
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+fn access_denied(message: &str) -> HttpResponse {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>{}</Message></Error>",
+        message.replace('&', "&amp;").replace('<', "&lt;")
+    );
+    respond(StatusCode::FORBIDDEN, "application/xml", body)
+}
+
+impl LocalCdn {
+    /// `base` is the distribution's URL (`CDN_BASE_URL`); the key group holds one key.
+    pub fn new(
+        base: &str,
+        key_pair_id: &str,
+        public_pem: &str,
+        s3: aws_sdk_s3::Client,
+        bucket: &str,
+    ) -> Result<Self, String> {
+        let key = VerifyingKey::from_pem(key_pair_id, public_pem)
+            .map_err(|e| format!("CDN public key: {e}"))?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            keys: vec![key],
+            s3,
+            bucket: bucket.to_owned(),
+        })
+    }
+
+    /// Decide whether a viewer request may see its object; `Ok` holds the object key.
+    pub fn authorize(
+        &self,
+        path_and_query: &str,
+        source: SocketAddr,
+        now: i64,
+    ) -> Result<String, String> {
+        let url = format!("{}{path_and_query}", self.base);
+        verify_signed_url(
+            &self.keys,
+            &ViewerRequest {
+                url: &url,
+                source_ip: Some(source.ip()),
+                now,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let path = path_and_query.split('?').next().unwrap_or("");
+        let key = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
+            .decode_utf8()
+            .map_err(|_| "bad path")?;
+        Ok(key.into_owned())
+    }
+
+    pub async fn handle(&self, request: http::Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            return access_denied("This distribution only allows GET and HEAD.");
+        }
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_owned();
+        let key = match self.authorize(&path_and_query, peer, chrono::Utc::now().timestamp()) {
+            Ok(key) => key,
+            Err(reason) => {
+                tracing::info!(%reason, "CDN refused a request");
+                return access_denied(&reason);
+            }
+        };
+        let range = request
+            .headers()
+            .get(header::RANGE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let object = match self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .set_range(range)
+            .send()
+            .await
+        {
+            Ok(object) => object,
+            Err(err) => {
+                // With OAC and no s3:ListBucket, S3 answers a missing object with 403.
+                tracing::info!(error = %shared::aws::error_summary(&err), "origin refused");
+                return access_denied("Access Denied");
+            }
+        };
+        let status = if object.content_range.is_some() {
+            StatusCode::PARTIAL_CONTENT
+        } else {
+            StatusCode::OK
+        };
+        let mut headers = Vec::new();
+        let mut push = |name: header::HeaderName, value: Option<String>| {
+            if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                headers.push((name, value));
+            }
+        };
+        push(header::CONTENT_TYPE, object.content_type.clone());
+        push(header::ETAG, object.e_tag.clone());
+        push(header::CONTENT_RANGE, object.content_range.clone());
+        push(header::ACCEPT_RANGES, Some("bytes".into()));
+        let body = if request.method() == Method::HEAD {
+            push(
+                header::CONTENT_LENGTH,
+                object.content_length.map(|n| n.to_string()),
+            );
+            Bytes::new()
+        } else {
+            match object.body.collect().await {
+                Ok(data) => data.into_bytes(),
+                Err(_) => {
+                    return respond(StatusCode::BAD_GATEWAY, "text/plain", "origin read failed");
+                }
+            }
+        };
+        let mut response = http::Response::new(http_body_util::Full::new(body));
+        *response.status_mut() = status;
+        for (name, value) in headers {
+            response.headers_mut().insert(name, value);
+        }
+        response
+    }
+}

@@ -1,0 +1,21 @@
+//! The local stack: one file per AWS stand-in, and the wiring that runs them as one product.
+//!
+//! | file | stands in for |
+//! | --- | --- |
+//! | `api_gateway.rs` | the HTTP API: routes and CORS from the template, the JWT authorizer |
+//! | `idp.rs` | the identity provider (Cognito): dev users' tokens |
+//! | `s3.rs` | the bucket: SigV4-checking S3, its CORS rule, ObjectCreated events |
+//! | `cdn.rs` | the CloudFront distribution: signed URLs only |
+//! | `moto.rs` | DynamoDB, Secrets Manager, STS (moto server), the table and the secret |
+//! | `template.rs` | reads `template.yaml`, so the stand-ins serve what the stack deploys |
+//! | `stack.rs` | starts them all and wires the three functions to them |
+//! | `server.rs` | the HTTP server loop they share |
+
+pub mod api_gateway;
+pub mod cdn;
+pub mod idp;
+pub mod moto;
+pub mod s3;
+pub mod server;
+pub mod stack;
+pub mod template;

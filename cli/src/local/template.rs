@@ -1,0 +1,295 @@
+//! `template.yaml`, read by the local stack so that it serves what the stack deploys: the
+//! HTTP API's routes and CORS rule, the bucket's CORS rule, the table's keys and TTL, and
+//! each function's environment (parameters at their defaults, resources at their local
+//! stand-ins).
+
+use std::collections::BTreeMap;
+
+use serde_norway::Value;
+
+/// The template, compiled in: `up` needs no checkout to run.
+pub const TEMPLATE_YAML: &str = include_str!("../../../template.yaml");
+
+/// One route of the HTTP API: an `HttpApi` event of a function.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RouteSpec {
+    pub method: String,
+    /// `/files/{file_id}` style.
+    pub path: String,
+    /// The function's logical id, e.g. `IssueViewUrlFunction`.
+    pub function: String,
+    /// The event's name, e.g. `GetFile`.
+    pub event: String,
+}
+
+/// A CORS rule with its origins still symbolic (`!Ref AppOrigin` is the page's origin).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CorsRule {
+    pub methods: Vec<String>,
+    pub headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSpec {
+    pub partition_key: String,
+    pub sort_key: String,
+    pub ttl_attribute: String,
+}
+
+/// A function's environment: each variable and the template's value for it.
+#[derive(Clone, Debug)]
+pub struct FunctionSpec {
+    /// `functions/<crate>`.
+    pub code_uri: String,
+    pub environment: BTreeMap<String, EnvValue>,
+}
+
+/// What the template sets a variable to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvValue {
+    /// A literal.
+    Literal(String),
+    /// `!Ref Parameter`: the parameter, with its default.
+    Parameter { name: String, default: String },
+    /// `!Ref Resource`, `!Sub …`, `!GetAtt …`: something only a deployment knows.
+    Resource(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Template {
+    pub routes: Vec<RouteSpec>,
+    pub api_cors: CorsRule,
+    pub bucket_cors: CorsRule,
+    pub table: TableSpec,
+    /// By logical id.
+    pub functions: BTreeMap<String, FunctionSpec>,
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .map(|items| items.iter().filter_map(text).collect())
+        .unwrap_or_default()
+}
+
+fn cors(rule: &Value, methods: &str, headers: &str, expose: &str, max_age: &str) -> CorsRule {
+    CorsRule {
+        methods: strings(&rule[methods]),
+        headers: strings(&rule[headers]),
+        expose_headers: strings(&rule[expose]),
+        max_age: rule[max_age].as_u64().unwrap_or(0),
+    }
+}
+
+impl Template {
+    /// The compiled-in template.
+    pub fn load() -> Result<Self, String> {
+        Self::parse(TEMPLATE_YAML)
+    }
+
+    pub fn parse(yaml: &str) -> Result<Self, String> {
+        let doc: Value = serde_norway::from_str(yaml).map_err(|e| format!("template.yaml: {e}"))?;
+        let resources = doc["Resources"]
+            .as_mapping()
+            .ok_or("template.yaml has no Resources")?;
+        let parameters = &doc["Parameters"];
+        let of_type = |kind: &'static str| {
+            resources
+                .iter()
+                .filter(move |(_, r)| r["Type"].as_str() == Some(kind))
+                .filter_map(|(id, r)| Some((id.as_str()?.to_owned(), r)))
+        };
+
+        let mut routes = Vec::new();
+        let mut functions = BTreeMap::new();
+        for (id, function) in of_type("AWS::Serverless::Function") {
+            let properties = &function["Properties"];
+            if let Some(events) = properties["Events"].as_mapping() {
+                for (name, event) in events {
+                    if event["Type"].as_str() != Some("HttpApi") {
+                        continue;
+                    }
+                    routes.push(RouteSpec {
+                        method: text(&event["Properties"]["Method"])
+                            .ok_or_else(|| format!("{id}: an HttpApi event without Method"))?
+                            .to_ascii_uppercase(),
+                        path: text(&event["Properties"]["Path"])
+                            .ok_or_else(|| format!("{id}: an HttpApi event without Path"))?,
+                        function: id.clone(),
+                        event: name.as_str().unwrap_or_default().to_owned(),
+                    });
+                }
+            }
+            let mut environment = BTreeMap::new();
+            if let Some(variables) = properties["Environment"]["Variables"].as_mapping() {
+                for (name, value) in variables {
+                    let name = name.as_str().unwrap_or_default().to_owned();
+                    let value = match value {
+                        Value::Tagged(tagged) if tagged.tag == "Ref" => {
+                            let target = text(&tagged.value).unwrap_or_default();
+                            match text(&parameters[target.as_str()]["Default"]) {
+                                Some(default) => EnvValue::Parameter {
+                                    name: target,
+                                    default,
+                                },
+                                None => EnvValue::Resource(target),
+                            }
+                        }
+                        Value::Tagged(tagged) => EnvValue::Resource(format!("{}", tagged.tag)),
+                        other => EnvValue::Literal(text(other).ok_or_else(|| {
+                            format!("{id}: variable {name} is neither a value nor a reference")
+                        })?),
+                    };
+                    environment.insert(name, value);
+                }
+            }
+            functions.insert(
+                id.clone(),
+                FunctionSpec {
+                    code_uri: text(&properties["CodeUri"]).unwrap_or_default(),
+                    environment,
+                },
+            );
+        }
+        routes.sort();
+
+        let api = of_type("AWS::Serverless::HttpApi")
+            .next()
+            .ok_or("template.yaml has no AWS::Serverless::HttpApi")?
+            .1;
+        let api_cors = cors(
+            &api["Properties"]["CorsConfiguration"],
+            "AllowMethods",
+            "AllowHeaders",
+            "ExposeHeaders",
+            "MaxAge",
+        );
+        let bucket = of_type("AWS::S3::Bucket")
+            .next()
+            .ok_or("template.yaml has no AWS::S3::Bucket")?
+            .1;
+        let bucket_cors = cors(
+            &bucket["Properties"]["CorsConfiguration"]["CorsRules"][0],
+            "AllowedMethods",
+            "AllowedHeaders",
+            "ExposedHeaders",
+            "MaxAge",
+        );
+        let table = of_type("AWS::DynamoDB::Table")
+            .next()
+            .ok_or("template.yaml has no AWS::DynamoDB::Table")?
+            .1;
+        let key = |kind: &str| {
+            table["Properties"]["KeySchema"]
+                .as_sequence()
+                .and_then(|keys| keys.iter().find(|k| k["KeyType"].as_str() == Some(kind)))
+                .and_then(|k| text(&k["AttributeName"]))
+                .ok_or_else(|| format!("the table has no {kind} key"))
+        };
+        let table = TableSpec {
+            partition_key: key("HASH")?,
+            sort_key: key("RANGE")?,
+            ttl_attribute: text(&table["Properties"]["TimeToLiveSpecification"]["AttributeName"])
+                .ok_or("the table has no TTL attribute")?,
+        };
+        Ok(Self {
+            routes,
+            api_cors,
+            bucket_cors,
+            table,
+            functions,
+        })
+    }
+
+    pub fn function(&self, id: &str) -> Result<&FunctionSpec, String> {
+        self.functions
+            .get(id)
+            .ok_or_else(|| format!("template.yaml has no function {id}"))
+    }
+}
+
+impl FunctionSpec {
+    /// The environment the local stack gives the function: literals and parameter defaults
+    /// as the template has them, deployment-only values from `locals` (by variable name).
+    pub fn local_environment(
+        &self,
+        locals: &BTreeMap<&str, String>,
+    ) -> Result<Vec<(String, String)>, String> {
+        self.environment
+            .iter()
+            .map(|(name, value)| {
+                let local = match value {
+                    EnvValue::Literal(v) | EnvValue::Parameter { default: v, .. } => v.clone(),
+                    EnvValue::Resource(what) => {
+                        locals.get(name.as_str()).cloned().ok_or_else(|| {
+                            format!("no local value for {name} (the template sets it from {what})")
+                        })?
+                    }
+                };
+                Ok((name.clone(), local))
+            })
+            .collect()
+    }
+
+    /// The variables a stack parameter sets: what `up` lets its own environment override.
+    pub fn tunable(&self) -> impl Iterator<Item = &str> {
+        self.environment
+            .iter()
+            .filter(|(_, v)| matches!(v, EnvValue::Parameter { .. }))
+            .map(|(name, _)| name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_reads_as_the_stack_it_declares() {
+        let template = Template::load().unwrap();
+        let routes: Vec<(&str, &str, &str)> = template
+            .routes
+            .iter()
+            .map(|r| (r.method.as_str(), r.path.as_str(), r.function.as_str()))
+            .collect();
+        assert!(routes.contains(&("POST", "/uploads", "IssueUploadUrlFunction")));
+        assert!(routes.contains(&("GET", "/files/{file_id}/url", "IssueViewUrlFunction")));
+        assert_eq!(template.table.partition_key, "owner_id");
+        assert!(template.bucket_cors.methods.contains(&"PUT".to_owned()));
+        assert!(
+            template
+                .api_cors
+                .headers
+                .contains(&"authorization".to_owned())
+        );
+        let upload = template.function("IssueUploadUrlFunction").unwrap();
+        assert_eq!(upload.code_uri, "functions/issue-upload-url");
+        assert!(matches!(
+            upload.environment.get("ALLOWED_CONTENT_TYPES"),
+            Some(EnvValue::Parameter { name, .. }) if name == "AllowedContentTypes"
+        ));
+        assert_eq!(
+            upload.environment.get("TABLE_NAME"),
+            Some(&EnvValue::Resource("FilesTable".into()))
+        );
+    }
+
+    #[test]
+    fn deployment_only_values_must_have_a_local_stand_in() {
+        let template = Template::load().unwrap();
+        let view = template.function("IssueViewUrlFunction").unwrap();
+        let err = view.local_environment(&BTreeMap::new()).unwrap_err();
+        assert!(err.starts_with("no local value for"), "{err}");
+    }
+}

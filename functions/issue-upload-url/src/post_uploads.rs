@@ -1,0 +1,79 @@
+//! `POST /uploads` (`PostUploads` in `template.yaml`): check what the caller wants to upload,
+//! write a `pending` ownership record, and return a presigned PUT that can only create
+//! `users/{owner}/{file_id}` with exactly the declared type, length and checksum.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use chrono::Utc;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use shared::domain::ids::{FileId, ObjectKey, OwnerId};
+use shared::domain::record::FileRecord;
+use shared::domain::time::{rfc3339, whole_seconds};
+use shared::domain::upload::UploadRequestBody;
+use shared::http::{ApiError, json_body, json_response};
+use shared::s3_signing::presign_put;
+
+use crate::Deps;
+
+#[derive(Serialize)]
+struct UploadIssued {
+    file_id: String,
+    key: String,
+    expires_at: String,
+    upload: UploadInstructions,
+}
+
+#[derive(Serialize)]
+struct UploadInstructions {
+    method: &'static str,
+    url: String,
+    headers: BTreeMap<String, String>,
+}
+
+#[tracing::instrument(skip_all, fields(owner = %owner))]
+pub async fn handle(
+    deps: &Deps,
+    owner: &OwnerId,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
+    let body: UploadRequestBody = json_body(request)?;
+    let upload = deps.config.rules.check(&body)?;
+    let file_id = FileId::generate();
+    let key = ObjectKey::new(owner.clone(), file_id);
+    let credentials = deps.credentials.get().await?;
+    let put = presign_put(
+        &deps.location,
+        &credentials,
+        &key,
+        &upload,
+        SystemTime::now(),
+        deps.config.url_ttl,
+    )?;
+
+    let retention = i64::try_from(deps.config.pending_retention.as_secs()).unwrap_or(i64::MAX);
+    let record = FileRecord::pending(
+        key.clone(),
+        &upload,
+        whole_seconds(Utc::now()),
+        put.expires_at.timestamp().saturating_add(retention),
+    );
+    deps.records.create(&record).await?;
+    tracing::info!(%file_id, size = %upload.size, content_type = %upload.content_type, "upload issued");
+
+    Ok(json_response(
+        StatusCode::CREATED,
+        &UploadIssued {
+            file_id: file_id.to_string(),
+            key: key.to_string(),
+            expires_at: rfc3339(put.expires_at),
+            upload: UploadInstructions {
+                method: put.method,
+                url: put.url,
+                headers: put.headers,
+            },
+        },
+    ))
+}

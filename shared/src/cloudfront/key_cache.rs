@@ -1,0 +1,310 @@
+//! The CloudFront signing key, fetched from its secret once per container, parsed once,
+//! and refreshed on a timer so that a rotation needs no redeploy.
+//!
+//! The refresh is lazy: the first request after `refresh_after` re-reads the secret while
+//! the others keep signing with the key they have. If the secret cannot be read or parsed,
+//! the last good key stays in use (a rotation has a grace period in the key group); with no
+//! good key at all, callers get [`KeyUnavailable`] and the API answers 503.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::sync::{Mutex, RwLock};
+
+use super::signing_key::{HashAlgorithm, SigningKey};
+use crate::ports::secrets::SecretSource;
+
+/// The secret's JSON: `{"key_pair_id": "K…", "private_key_pem": "-----BEGIN …"}`.
+#[derive(Deserialize)]
+struct SecretValue {
+    key_pair_id: String,
+    private_key_pem: String,
+}
+
+/// Parse the secret string into a key. Error messages never quote the secret.
+pub fn parse_secret(text: &str) -> Result<SigningKey, String> {
+    let value: SecretValue = serde_json::from_str(text).map_err(|e| {
+        format!(
+            "the secret is not JSON with string fields key_pair_id and private_key_pem ({:?} at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    SigningKey::from_pem(value.key_pair_id.trim(), &value.private_key_pem)
+        .map_err(|e| format!("the secret's key is unusable: {e}"))
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("signing key unavailable: {reason}")]
+pub struct KeyUnavailable {
+    pub reason: String,
+    /// Seconds until the next attempt to load it.
+    pub retry_after: u64,
+}
+
+struct State {
+    key: Option<Arc<SigningKey>>,
+    loaded_at: Option<Instant>,
+    last_failure: Option<(Instant, String)>,
+}
+
+pub struct KeyCache {
+    source: Arc<dyn SecretSource>,
+    hash: HashAlgorithm,
+    refresh_after: Duration,
+    retry_after_failure: Duration,
+    state: RwLock<State>,
+    loading: Mutex<()>,
+}
+
+impl KeyCache {
+    pub fn new(
+        source: Arc<dyn SecretSource>,
+        hash: HashAlgorithm,
+        refresh_after: Duration,
+    ) -> Self {
+        Self {
+            source,
+            hash,
+            refresh_after,
+            retry_after_failure: Duration::from_secs(5),
+            state: RwLock::new(State {
+                key: None,
+                loaded_at: None,
+                last_failure: None,
+            }),
+            loading: Mutex::new(()),
+        }
+    }
+
+    /// How long to wait after a failed load before trying again.
+    pub fn with_retry_after_failure(mut self, wait: Duration) -> Self {
+        self.retry_after_failure = wait;
+        self
+    }
+
+    pub fn hash(&self) -> HashAlgorithm {
+        self.hash
+    }
+
+    /// The current key, loading or refreshing it when due.
+    pub async fn key(&self) -> Result<Arc<SigningKey>, KeyUnavailable> {
+        {
+            let state = self.state.read().await;
+            if let (Some(key), Some(at)) = (&state.key, state.loaded_at)
+                && at.elapsed() < self.refresh_after
+            {
+                return Ok(key.clone());
+            }
+        }
+        self.load().await
+    }
+
+    async fn load(&self) -> Result<Arc<SigningKey>, KeyUnavailable> {
+        // One loader at a time; others use the stale key if there is one, or wait.
+        let _guard = match self.loading.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                if let Some(key) = self.state.read().await.key.clone() {
+                    return Ok(key);
+                }
+                self.loading.lock().await
+            }
+        };
+        {
+            let state = self.state.read().await;
+            if let (Some(key), Some(at)) = (&state.key, state.loaded_at)
+                && at.elapsed() < self.refresh_after
+            {
+                return Ok(key.clone());
+            }
+            if let Some((at, reason)) = &state.last_failure
+                && at.elapsed() < self.retry_after_failure
+            {
+                return match &state.key {
+                    Some(key) => Ok(key.clone()),
+                    None => Err(KeyUnavailable {
+                        reason: reason.clone(),
+                        retry_after: self
+                            .retry_after_failure
+                            .saturating_sub(at.elapsed())
+                            .as_secs()
+                            .max(1),
+                    }),
+                };
+            }
+        }
+        let loaded = match self.source.fetch().await {
+            Ok(text) => tokio::task::spawn_blocking({
+                let hash = self.hash;
+                move || {
+                    let key = parse_secret(&text)?;
+                    // The first signature draws aws-lc's randomness (up to 200 ms of CPU
+                    // jitter sampling): pay it here, at load, not on a viewer's request.
+                    key.sign(b"warm-up", hash)
+                        .map_err(|_| "the key cannot sign".to_owned())?;
+                    Ok::<_, String>(key)
+                }
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("key parsing task failed: {e}"))),
+            Err(err) => Err(err.to_string()),
+        };
+        let mut state = self.state.write().await;
+        match loaded {
+            Ok(key) => {
+                tracing::info!(
+                    key_pair_id = key.key_pair_id(),
+                    kind = key.kind(),
+                    "signing key loaded"
+                );
+                let key = Arc::new(key);
+                state.key = Some(key.clone());
+                state.loaded_at = Some(Instant::now());
+                state.last_failure = None;
+                Ok(key)
+            }
+            Err(reason) => {
+                state.last_failure = Some((Instant::now(), reason.clone()));
+                match &state.key {
+                    Some(key) => {
+                        tracing::warn!(%reason, "signing key refresh failed; keeping the previous key");
+                        Ok(key.clone())
+                    }
+                    None => {
+                        tracing::error!(%reason, "signing key unavailable");
+                        Err(KeyUnavailable {
+                            reason,
+                            retry_after: self.retry_after_failure.as_secs().max(1),
+                        })
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::cloudfront::test_keys::{EC_PKCS8 as EC, RSA_PKCS1 as RSA};
+    use crate::ports::StoreError;
+    use async_trait::async_trait;
+
+    fn secret(id: &str, pem: &str) -> String {
+        serde_json::json!({"key_pair_id": id, "private_key_pem": pem}).to_string()
+    }
+
+    /// A source whose answer the test changes, counting fetches.
+    struct Scripted {
+        answer: StdMutex<Result<String, StoreError>>,
+        fetches: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl SecretSource for Scripted {
+        async fn fetch(&self) -> Result<String, StoreError> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            self.answer.lock().unwrap().clone()
+        }
+    }
+
+    fn scripted(answer: Result<String, StoreError>) -> Arc<Scripted> {
+        Arc::new(Scripted {
+            answer: StdMutex::new(answer),
+            fetches: AtomicUsize::new(0),
+        })
+    }
+
+    #[test]
+    fn secrets_parse_and_errors_never_quote_the_key() {
+        assert_eq!(
+            parse_secret(&secret("K1", RSA)).unwrap().key_pair_id(),
+            "K1"
+        );
+        assert_eq!(
+            parse_secret(&secret("K2", EC)).unwrap().kind(),
+            "ecdsa-p256"
+        );
+        let broken = secret("K1", &RSA.replace("MII", "XXX"));
+        let message = parse_secret(&broken).unwrap_err();
+        assert!(!message.contains("XXX"), "{message}");
+        let not_json = format!("key_pair_id=K1 {RSA}");
+        let message = parse_secret(&not_json).unwrap_err();
+        assert!(!message.contains("BEGIN"), "{message}");
+        assert!(parse_secret(r#"{"key_pair_id":"K1"}"#).is_err());
+    }
+
+    #[tokio::test]
+    async fn loads_once_then_serves_from_cache() {
+        let source = scripted(Ok(secret("K1", RSA)));
+        let cache = KeyCache::new(
+            source.clone(),
+            HashAlgorithm::Sha256,
+            Duration::from_secs(300),
+        );
+        for _ in 0..5 {
+            assert_eq!(cache.key().await.unwrap().key_pair_id(), "K1");
+        }
+        assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn rotation_is_picked_up_after_the_refresh_interval() {
+        let source = scripted(Ok(secret("K1", RSA)));
+        let cache = KeyCache::new(
+            source.clone(),
+            HashAlgorithm::Sha256,
+            Duration::from_millis(50),
+        );
+        assert_eq!(cache.key().await.unwrap().key_pair_id(), "K1");
+        *source.answer.lock().unwrap() = Ok(secret("K2", EC));
+        assert_eq!(cache.key().await.unwrap().key_pair_id(), "K1");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(cache.key().await.unwrap().key_pair_id(), "K2");
+    }
+
+    #[tokio::test]
+    async fn a_failed_refresh_keeps_the_last_good_key() {
+        let source = scripted(Ok(secret("K1", RSA)));
+        let cache = KeyCache::new(
+            source.clone(),
+            HashAlgorithm::Sha1,
+            Duration::from_millis(10),
+        );
+        cache.key().await.unwrap();
+        *source.answer.lock().unwrap() = Err(StoreError::Failed("AccessDenied".into()));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(cache.key().await.unwrap().key_pair_id(), "K1");
+        assert_eq!(
+            source.fetches.load(Ordering::SeqCst),
+            2,
+            "the refresh was tried, failed, and the old key kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_key_at_all_is_unavailable_and_retried_later() {
+        let source = scripted(Ok("{not json".into()));
+        let cache = KeyCache::new(
+            source.clone(),
+            HashAlgorithm::Sha256,
+            Duration::from_secs(300),
+        )
+        .with_retry_after_failure(Duration::from_millis(50));
+        let err = cache.key().await.unwrap_err();
+        assert!(err.reason.contains("not JSON"), "{}", err.reason);
+        assert!(err.retry_after >= 1);
+        // Within the back-off, the source is not hammered.
+        assert!(cache.key().await.is_err());
+        assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
+        *source.answer.lock().unwrap() = Ok(secret("K3", RSA));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(cache.key().await.unwrap().key_pair_id(), "K3");
+    }
+}

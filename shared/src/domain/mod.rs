@@ -1,0 +1,16 @@
+//! The pure domain: ids and newtypes, upload rules, the file record, ownership decisions,
+//! S3 event keys and sequencers, view-URL rules, time and configuration parsing.
+//!
+//! Nothing here talks to AWS or HTTP: no AWS SDK, no `lambda_http`, no tokio
+//! (`cargo check -p shared --no-default-features` builds this alone, and
+//! `shared/tests/layout.rs` checks the imports).
+
+pub mod config;
+pub mod ids;
+pub mod ownership;
+pub mod record;
+pub mod s3_event;
+pub mod sequencer;
+pub mod time;
+pub mod upload;
+pub mod view;

@@ -1,0 +1,381 @@
+//! The API's error contract: every `error` code it can answer ([`ErrorCode`], with its
+//! status in one place), the one error type of the HTTP edge ([`ApiError`]), and the one
+//! mapping from it to `{"error": "<code>", "message": "<for humans>"}`.
+//!
+//! The domain's and the adapters' errors become an [`ApiError`] here, each by one `From`,
+//! so the whole list of what a client can be told sits in this file. Causes are logged,
+//! never sent.
+
+use std::fmt;
+
+use lambda_http::http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use super::response::json_response;
+use crate::domain::upload::UploadError;
+use crate::domain::view::ExpiresInError;
+use crate::ports::StoreError;
+
+/// Every `error` value the API answers. `docs/openapi.yaml` lists exactly these (a test in
+/// `tests/local_stack.rs` holds them to each other and to what the running stack answers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidJson,
+    InvalidRequest,
+    InvalidFilename,
+    InvalidContentType,
+    InvalidSize,
+    InvalidSha256,
+    InvalidLimit,
+    InvalidCursor,
+    InvalidExpiresIn,
+    Unauthorized,
+    FileNotFound,
+    RouteNotFound,
+    FileTooLarge,
+    ContentTypeNotAllowed,
+    SigningUnavailable,
+    DependencyUnavailable,
+    InternalError,
+}
+
+impl ErrorCode {
+    pub const ALL: [Self; 17] = [
+        Self::InvalidJson,
+        Self::InvalidRequest,
+        Self::InvalidFilename,
+        Self::InvalidContentType,
+        Self::InvalidSize,
+        Self::InvalidSha256,
+        Self::InvalidLimit,
+        Self::InvalidCursor,
+        Self::InvalidExpiresIn,
+        Self::Unauthorized,
+        Self::FileNotFound,
+        Self::RouteNotFound,
+        Self::FileTooLarge,
+        Self::ContentTypeNotAllowed,
+        Self::SigningUnavailable,
+        Self::DependencyUnavailable,
+        Self::InternalError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidJson => "invalid_json",
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidFilename => "invalid_filename",
+            Self::InvalidContentType => "invalid_content_type",
+            Self::InvalidSize => "invalid_size",
+            Self::InvalidSha256 => "invalid_sha256",
+            Self::InvalidLimit => "invalid_limit",
+            Self::InvalidCursor => "invalid_cursor",
+            Self::InvalidExpiresIn => "invalid_expires_in",
+            Self::Unauthorized => "unauthorized",
+            Self::FileNotFound => "file_not_found",
+            Self::RouteNotFound => "route_not_found",
+            Self::FileTooLarge => "file_too_large",
+            Self::ContentTypeNotAllowed => "content_type_not_allowed",
+            Self::SigningUnavailable => "signing_unavailable",
+            Self::DependencyUnavailable => "dependency_unavailable",
+            Self::InternalError => "internal_error",
+        }
+    }
+
+    /// The HTTP status that goes with the code: the only place statuses are chosen.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidJson
+            | Self::InvalidRequest
+            | Self::InvalidFilename
+            | Self::InvalidContentType
+            | Self::InvalidSize
+            | Self::InvalidSha256
+            | Self::InvalidLimit
+            | Self::InvalidCursor
+            | Self::InvalidExpiresIn => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::FileNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ContentTypeNotAllowed => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::SigningUnavailable | Self::DependencyUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a request failed, as the client will be told, plus what only the log may know.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+    /// Seconds for `Retry-After` (503 only).
+    retry_after: Option<u64>,
+    /// What went wrong, for the log; never sent.
+    cause: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorCode,
+    message: &'a str,
+}
+
+/// How long a client should wait after a dependency failed, when nothing better is known.
+pub const DEFAULT_RETRY_AFTER_SECONDS: u64 = 2;
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            retry_after: None,
+            cause: None,
+        }
+    }
+
+    /// A dependency is down: 503 with `Retry-After`.
+    pub fn unavailable(
+        code: ErrorCode,
+        message: impl Into<String>,
+        retry_after: u64,
+        cause: impl Into<String>,
+    ) -> Self {
+        Self {
+            retry_after: Some(retry_after.max(1)),
+            cause: Some(cause.into()),
+            ..Self::new(code, message)
+        }
+    }
+
+    /// A bug or a misconfiguration: the client learns nothing but that it failed.
+    pub fn internal(cause: impl Into<String>) -> Self {
+        Self {
+            cause: Some(cause.into()),
+            ..Self::new(ErrorCode::InternalError, "internal error")
+        }
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(ErrorCode::Unauthorized, "missing or invalid credentials")
+    }
+
+    /// The single "no such file" answer: missing, not ready, or someone else's.
+    pub fn file_not_found() -> Self {
+        Self::new(ErrorCode::FileNotFound, "no such file")
+    }
+
+    pub fn route_not_found(method: &str, path: &str) -> Self {
+        Self::new(
+            ErrorCode::RouteNotFound,
+            format!("no route for {method} {path}"),
+        )
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    /// The response the client sees. Causes go to the log, never to the client.
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        let cause = self.cause.as_deref().unwrap_or("");
+        if status.is_server_error() && self.retry_after.is_none() {
+            tracing::error!(code = %self.code, %cause, "request failed");
+        } else if status.is_server_error() {
+            tracing::warn!(code = %self.code, %cause, "dependency unavailable");
+        } else {
+            tracing::info!(status = status.as_u16(), code = %self.code, "request refused");
+        }
+        let mut response = json_response(
+            status,
+            &ErrorBody {
+                error: self.code,
+                message: &self.message,
+            },
+        );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// The end of every API handler: an error becomes its JSON response, so a handler never
+/// fails (Lambda would turn a failure into a bare 502).
+pub fn respond(
+    result: Result<Response<Body>, ApiError>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    Ok(result.unwrap_or_else(ApiError::into_response))
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(cause) => Self::unavailable(
+                ErrorCode::DependencyUnavailable,
+                "a storage service is unavailable; try again shortly",
+                DEFAULT_RETRY_AFTER_SECONDS,
+                cause,
+            ),
+            other => Self::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(err: UploadError) -> Self {
+        let code = match err {
+            UploadError::Filename(_) => ErrorCode::InvalidFilename,
+            UploadError::ContentType(_) => ErrorCode::InvalidContentType,
+            UploadError::TypeNotAllowed { .. } => ErrorCode::ContentTypeNotAllowed,
+            UploadError::EmptyFile => ErrorCode::InvalidSize,
+            UploadError::TooLarge { .. } => ErrorCode::FileTooLarge,
+            UploadError::Sha256(_) => ErrorCode::InvalidSha256,
+        };
+        Self::new(code, err.to_string())
+    }
+}
+
+impl From<ExpiresInError> for ApiError {
+    fn from(err: ExpiresInError) -> Self {
+        Self::new(ErrorCode::InvalidExpiresIn, err.to_string())
+    }
+}
+
+#[cfg(feature = "s3-signing")]
+impl From<crate::s3_signing::PresignError> for ApiError {
+    fn from(err: crate::s3_signing::PresignError) -> Self {
+        use crate::s3_signing::PresignError;
+        match err {
+            PresignError::CredentialsExpiring | PresignError::Credentials(_) => Self::unavailable(
+                ErrorCode::SigningUnavailable,
+                "upload URLs cannot be signed right now; try again shortly",
+                DEFAULT_RETRY_AFTER_SECONDS,
+                err.to_string(),
+            ),
+            other => Self::internal(other.to_string()),
+        }
+    }
+}
+
+#[cfg(feature = "cloudfront")]
+impl From<crate::cloudfront::KeyUnavailable> for ApiError {
+    fn from(err: crate::cloudfront::KeyUnavailable) -> Self {
+        Self::unavailable(
+            ErrorCode::SigningUnavailable,
+            "view URLs cannot be signed right now; try again shortly",
+            err.retry_after,
+            err.reason,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(response: &Response<Body>) -> serde_json::Value {
+        let Body::Text(text) = response.body() else {
+            panic!("a text body")
+        };
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn codes_serialize_as_their_names_and_are_listed_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            assert!(code.status().is_client_error() || code.status().is_server_error());
+        }
+    }
+
+    #[test]
+    fn errors_render_the_contract_and_hide_causes() {
+        let response = ApiError::internal("db password wrong: hunter2").into_response();
+        assert_eq!(response.status(), 500);
+        assert_eq!(
+            body(&response),
+            serde_json::json!({"error": "internal_error", "message": "internal error"})
+        );
+        assert!(!response.headers().contains_key("retry-after"));
+
+        let response = ApiError::from(StoreError::Unavailable("throttled".into())).into_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "2");
+        assert_eq!(body(&response)["error"], "dependency_unavailable");
+        assert!(!body(&response).to_string().contains("throttled"));
+
+        let response = ApiError::unauthorized().into_response();
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    }
+
+    #[test]
+    fn upload_errors_map_to_their_codes() {
+        let cases = [
+            (
+                UploadError::Filename("x".into()),
+                ErrorCode::InvalidFilename,
+                400,
+            ),
+            (UploadError::EmptyFile, ErrorCode::InvalidSize, 400),
+            (
+                UploadError::TooLarge { size: 2, max: 1 },
+                ErrorCode::FileTooLarge,
+                413,
+            ),
+            (
+                UploadError::TypeNotAllowed {
+                    got: "text/html".into(),
+                    allowed: "image/*".into(),
+                },
+                ErrorCode::ContentTypeNotAllowed,
+                415,
+            ),
+        ];
+        for (err, code, status) in cases {
+            let err = ApiError::from(err);
+            assert_eq!((err.code(), err.status().as_u16()), (code, status));
+        }
+    }
+}

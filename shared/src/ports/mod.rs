@@ -1,0 +1,32 @@
+//! Ports: the narrow traits the functions call for state they do not own (the ownership
+//! table, the bucket, the signing-key secret), their one error type, and in-memory
+//! implementations for tests. The AWS adapters in [`crate::aws`] implement the same traits.
+
+pub mod objects;
+pub mod records;
+pub mod secrets;
+
+pub use objects::{MemoryObjects, ObjectStore};
+pub use records::{Applied, FileRecords, MemoryRecords, Page};
+pub use secrets::{SecretSource, StaticSecret};
+
+/// Why a store call failed, in the two kinds a caller acts on differently.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// A create found a row already there.
+    #[error("record already exists")]
+    AlreadyExists,
+    /// Throttled, timed out or unreachable: worth retrying later.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (permissions, bad data): a bug or a misconfiguration.
+    #[error("store failed: {0}")]
+    Failed(String),
+}
+
+impl StoreError {
+    /// Whether the same call may succeed if made again later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+}

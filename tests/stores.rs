@@ -1,0 +1,295 @@
+//! Every store path against the emulators, through the very adapters the functions use: the
+//! DynamoDB records (conditional create, the sequencer-guarded pending→ready/rejected
+//! writes, TTL removal, newest-first paging, delete, damaged items), the S3 objects (HEAD
+//! asks for the checksum; the local S3, like S3, returns it only when asked) and the
+//! Secrets Manager source.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{TimeZone, Utc};
+use integration_tests::{BUCKET, Stack};
+use private_uploads::local::stack::{SECRET, TABLE};
+use shared::aws::dynamodb::{DynamoRecords, TTL_ATTRIBUTE};
+use shared::aws::s3::S3Objects;
+use shared::aws::secretsmanager::SecretsManagerSource;
+use shared::domain::ids::{FileId, ObjectKey, OwnerId};
+use shared::domain::record::{FileRecord, FileStatus, Outcome, Rejection, RejectionReason};
+use shared::domain::sequencer::Sequencer;
+use shared::domain::upload::{ByteSize, ContentType, Filename, Sha256Checksum, UploadRequest};
+use shared::ports::{Applied, FileRecords, ObjectStore, SecretSource, StoreError};
+
+fn pending(owner: &OwnerId, created: i64) -> FileRecord {
+    let upload = UploadRequest {
+        filename: Filename::parse("写真 1.png").unwrap(),
+        content_type: ContentType::parse("image/png").unwrap(),
+        size: ByteSize::new(10),
+        sha256: Some(Sha256Checksum::from_digest(&[9; 32])),
+    };
+    FileRecord::pending(
+        ObjectKey::new(owner.clone(), FileId::generate()),
+        &upload,
+        Utc.timestamp_opt(created, 0).unwrap(),
+        created + 3600,
+    )
+}
+
+fn seq(s: &str) -> Sequencer {
+    Sequencer::parse(s).unwrap()
+}
+
+fn ready(size: u64) -> Outcome {
+    Outcome::Ready {
+        size: ByteSize::new(size),
+        etag: "0f343b0931126a20f133d67c2b018a3b".into(),
+        uploaded_at: Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
+    }
+}
+
+/// The item as DynamoDB holds it, to see attributes the record type does not show.
+async fn raw_item(stack: &Stack, record: &FileRecord) -> Option<HashMap<String, AttributeValue>> {
+    aws_sdk_dynamodb::Client::new(&stack.aws)
+        .get_item()
+        .table_name(TABLE)
+        .key("owner_id", AttributeValue::S(record.owner().to_string()))
+        .key("file_id", AttributeValue::S(record.file_id().to_string()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_records_apply_every_write_conditionally() {
+    let stack = Stack::start().await;
+    let records = DynamoRecords::from_config(&stack.aws, TABLE);
+    let alice = OwnerId::from_sub("alice").unwrap();
+    let record = pending(&alice, 1_800_000_000);
+
+    records.create(&record).await.unwrap();
+    assert_eq!(
+        records.get(&alice, record.file_id()).await.unwrap(),
+        Some(record.clone()),
+        "a record reads back as written"
+    );
+    assert_eq!(
+        records.create(&record).await,
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        raw_item(&stack, &record).await.unwrap()[TTL_ATTRIBUTE],
+        AttributeValue::N("1800003600".into()),
+        "a pending record expires"
+    );
+
+    // pending → ready: applied once, the TTL removed.
+    assert_eq!(
+        records
+            .apply(&alice, record.file_id(), &seq("0B"), &ready(10))
+            .await
+            .unwrap(),
+        Applied::Yes
+    );
+    let item = raw_item(&stack, &record).await.unwrap();
+    assert!(
+        !item.contains_key(TTL_ATTRIBUTE),
+        "a ready record never expires: {item:?}"
+    );
+    let mut expected = record.clone();
+    expected.apply(&seq("0B"), &ready(10));
+    let now_ready = records
+        .get(&alice, record.file_id())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now_ready, expected);
+    assert_eq!(now_ready.status(), FileStatus::Ready);
+
+    // The same event again, and an older one after it: nothing changes.
+    let rejected = Outcome::Rejected {
+        rejection: Rejection::new(
+            RejectionReason::SizeMismatch,
+            "declared 10 bytes, received 11 bytes",
+        ),
+        expires_at: 1_900_000_000,
+    };
+    for stale in ["0B", "0A", "0AFFFFFFFFFFFFFFFF"] {
+        assert_eq!(
+            records
+                .apply(&alice, record.file_id(), &seq(stale), &rejected)
+                .await
+                .unwrap(),
+            Applied::Superseded,
+            "{stale}"
+        );
+        assert_eq!(
+            records.get(&alice, record.file_id()).await.unwrap(),
+            Some(expected.clone())
+        );
+    }
+
+    // A newer event wins: rejected, with its reason and a TTL again.
+    assert_eq!(
+        records
+            .apply(&alice, record.file_id(), &seq("0C"), &rejected)
+            .await
+            .unwrap(),
+        Applied::Yes
+    );
+    let item = raw_item(&stack, &record).await.unwrap();
+    assert_eq!(item[TTL_ATTRIBUTE], AttributeValue::N("1900000000".into()));
+    assert_eq!(
+        item["reason"],
+        AttributeValue::S("size_mismatch: declared 10 bytes, received 11 bytes".into())
+    );
+    expected.apply(&seq("0C"), &rejected);
+    assert_eq!(
+        records.get(&alice, record.file_id()).await.unwrap(),
+        Some(expected)
+    );
+
+    // An event for a record that is not there creates nothing.
+    let ghost = pending(&alice, 1_800_000_001);
+    assert_eq!(
+        records
+            .apply(&alice, ghost.file_id(), &seq("0D"), &ready(10))
+            .await
+            .unwrap(),
+        Applied::Superseded
+    );
+    assert_eq!(raw_item(&stack, &ghost).await, None);
+
+    // Delete, twice: the second is not an error.
+    records.delete(&alice, record.file_id()).await.unwrap();
+    assert_eq!(records.get(&alice, record.file_id()).await.unwrap(), None);
+    records.delete(&alice, record.file_id()).await.unwrap();
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dynamodb_lists_newest_first_across_pages_and_owners_stay_apart() {
+    let stack = Stack::start().await;
+    let records = DynamoRecords::from_config(&stack.aws, TABLE);
+    let alice = OwnerId::from_sub("alice").unwrap();
+    let alice2 = OwnerId::from_sub("alice2").unwrap();
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let record = pending(&alice, 1_800_000_000 + i);
+        records.create(&record).await.unwrap();
+        ids.push(record.file_id());
+        records
+            .create(&pending(&alice2, 1_800_000_000 + i))
+            .await
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    ids.reverse();
+
+    let mut seen = Vec::new();
+    let mut before = None;
+    let mut pages = 0;
+    loop {
+        let page = records.list(&alice, 3, before).await.unwrap();
+        pages += 1;
+        assert!(page.records.len() <= 3);
+        assert!(page.records.iter().all(|r| r.owner() == &alice));
+        seen.extend(page.records.iter().map(FileRecord::file_id));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+        assert!(pages < 10, "the cursor must end");
+    }
+    assert_eq!(seen, ids, "newest first, each once");
+    assert_eq!(pages, 3);
+    let empty = records
+        .list(&OwnerId::from_sub("nobody").unwrap(), 3, None)
+        .await
+        .unwrap();
+    assert!(empty.records.is_empty() && empty.next.is_none());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn damaged_items_and_outages_are_told_apart() {
+    let mut stack = Stack::start().await;
+    let records = DynamoRecords::from_config(&stack.aws, TABLE);
+    let alice = OwnerId::from_sub("alice").unwrap();
+    let id = FileId::generate();
+    aws_sdk_dynamodb::Client::new(&stack.aws)
+        .put_item()
+        .table_name(TABLE)
+        .item("owner_id", AttributeValue::S(alice.to_string()))
+        .item("file_id", AttributeValue::S(id.to_string()))
+        .item("filename", AttributeValue::S("a.png".into()))
+        .item("content_type", AttributeValue::S("not a type".into()))
+        .send()
+        .await
+        .unwrap();
+    let damaged = records.get(&alice, id).await.unwrap_err();
+    assert!(matches!(damaged, StoreError::Failed(_)), "{damaged}");
+    assert!(!damaged.is_retryable());
+
+    let secrets = SecretsManagerSource::from_config(&stack.aws, "no-such-secret");
+    let missing = secrets.fetch().await.unwrap_err();
+    assert!(
+        matches!(missing, StoreError::Failed(ref m) if m.contains("ResourceNotFoundException")),
+        "{missing}"
+    );
+    let secret = SecretsManagerSource::from_config(&stack.aws, SECRET)
+        .fetch()
+        .await
+        .unwrap();
+    assert!(secret.contains("\"key_pair_id\""));
+
+    stack.backend.moto.kill().await;
+    let down = records.get(&alice, id).await.unwrap_err();
+    assert!(down.is_retryable(), "{down}");
+    assert!(secrets.fetch().await.unwrap_err().is_retryable());
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_head_that_checks_an_upload_asks_s3_for_its_checksum() {
+    let stack = Stack::start().await;
+    let key = format!("users/alice/{}", FileId::generate());
+    let body = b"checksummed".to_vec();
+    let checksum = Sha256Checksum::from_digest(&{
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&body).into()
+    });
+    stack
+        .s3_client
+        .put_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .content_type("text/plain")
+        .checksum_sha256(checksum.as_str())
+        .body(body.into())
+        .send()
+        .await
+        .unwrap();
+
+    // The local S3 behaves as S3 does: no checksum unless the request asks for it...
+    let plain = stack
+        .s3_client
+        .head_object()
+        .bucket(BUCKET)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.checksum_sha256, None);
+    // ...so the adapter's HEAD only sees it because it asks.
+    let objects = S3Objects::new(stack.s3_client.clone(), BUCKET);
+    let info = objects.head(&key).await.unwrap().unwrap();
+    assert_eq!(info.sha256.as_deref(), Some(checksum.as_str()));
+    assert_eq!(info.size, ByteSize::new(11));
+    assert_eq!(info.content_type.as_deref(), Some("text/plain"));
+
+    objects.delete(&key).await.unwrap();
+    assert_eq!(objects.head(&key).await.unwrap(), None);
+    objects.delete(&key).await.unwrap();
+    stack.stop().await;
+}

@@ -1,0 +1,179 @@
+//! A [`LocalStack`] as `private-uploads up` runs it, driven over HTTP the way a browser or
+//! `curl` drives it.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use private_uploads::local::stack::{KEY_PAIR_ID, LocalStack, StackOptions};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use shared::cloudfront::SigningKey;
+
+use crate::moto_program;
+
+pub struct Running {
+    pub stack: LocalStack,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// What the API answered.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    /// The JSON body, `Null` when empty, a string when not JSON.
+    pub body: Value,
+}
+
+/// What to send as the request body.
+pub enum Body<'a> {
+    None,
+    Json(Value),
+    Raw(&'a str),
+}
+
+impl Running {
+    pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// Start with some function settings changed, as `up` takes them from its environment.
+    pub async fn start_with(overrides: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut options = StackOptions::with_port(dir.path().to_owned(), moto_program(), 0);
+        options.overrides = overrides
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let stack = LocalStack::start(options)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            stack,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    /// A token the authorizer accepts, for `user`.
+    pub fn token(&self, user: &str) -> String {
+        self.stack
+            .idp
+            .mint(user, chrono::Utc::now().timestamp(), 600)
+            .expect("a token")
+    }
+
+    /// A token the authorizer accepts whose claims have no `sub`.
+    pub fn token_without_sub(&self) -> String {
+        let idp = &self.stack.idp;
+        let now = chrono::Utc::now().timestamp();
+        idp.sign(&json!({"iss": idp.issuer, "aud": idp.audience, "iat": now, "exp": now + 600}))
+            .expect("a token")
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Body<'_>,
+    ) -> Answer {
+        let url = format!("{}{path}", self.stack.api_url);
+        let mut request = self.http.request(method.parse().expect("a method"), url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request = match body {
+            Body::None => request,
+            Body::Json(value) => request.json(&value),
+            Body::Raw(text) => request
+                .header("content-type", "application/json")
+                .body(text.to_owned()),
+        };
+        let response = request.send().await.expect("the API answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        Answer {
+            status,
+            headers,
+            body: if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap_or(Value::String(text))
+            },
+        }
+    }
+
+    /// `(status, body)` of a call with a JSON body (or none).
+    pub async fn json(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let answer = self
+            .call(method, path, token, body.map_or(Body::None, Body::Json))
+            .await;
+        (answer.status, answer.body)
+    }
+
+    /// Upload `bytes` as `user` through the API and the presigned PUT, and wait until the
+    /// ObjectCreated event has made it ready.
+    pub async fn upload(
+        &self,
+        user: &str,
+        filename: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> String {
+        let token = self.token(user);
+        let sha = STANDARD.encode(Sha256::digest(bytes));
+        let body = json!({"filename": filename, "content_type": content_type, "size": bytes.len(), "sha256": sha});
+        let (status, issued) = self
+            .json("POST", "/uploads", Some(&token), Some(body))
+            .await;
+        assert_eq!(status, 201, "{issued}");
+        let mut put = self
+            .http
+            .put(issued["upload"]["url"].as_str().expect("a URL"))
+            .body(bytes.to_vec());
+        for (name, value) in issued["upload"]["headers"].as_object().expect("headers") {
+            put = put.header(name.as_str(), value.as_str().expect("a value"));
+        }
+        assert_eq!(put.send().await.expect("S3 answers").status(), 200);
+        let file_id = issued["file_id"].as_str().expect("a file id").to_owned();
+        for _ in 0..100 {
+            let (_, file) = self
+                .json("GET", &format!("/files/{file_id}"), Some(&token), None)
+                .await;
+            if file["status"] == "ready" {
+                return file_id;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{file_id} never became ready");
+    }
+
+    pub fn cloudfront_key(&self) -> SigningKey {
+        let pem =
+            std::fs::read_to_string(self.stack.data_dir().join("keys/cloudfront-signing.pem"))
+                .expect("the dev key");
+        SigningKey::from_pem(KEY_PAIR_ID, &pem).expect("a key")
+    }
+
+    pub async fn cdn(&self, url: &str) -> (u16, Vec<u8>) {
+        let response = self.http.get(url).send().await.expect("the CDN answers");
+        (
+            response.status().as_u16(),
+            response.bytes().await.expect("a body").to_vec(),
+        )
+    }
+
+    pub async fn stop(self) {
+        self.stack.stop().await;
+    }
+}
