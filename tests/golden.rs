@@ -1,5 +1,6 @@
 //! Our signers against golden vectors from botocore (tests/golden/*.json, written by
-//! tests/golden/generate.py with the clock pinned): the same inputs must give the same URL,
+//! tests/golden/generate.py with the clock pinned): the same inputs must give the same URL
+//! (and, for POST forms, the same fields in the same order: policy and signature included),
 //! byte for byte.
 
 use std::time::{Duration, SystemTime};
@@ -9,7 +10,7 @@ use serde_json::Value;
 use shared::cloudfront::{HashAlgorithm, Policy, SigningKey};
 use shared::domain::ids::ObjectKey;
 use shared::domain::upload::{ByteSize, ContentType, Filename, Sha256Checksum, UploadRequest};
-use shared::s3_signing::{BucketLocation, S3Endpoint, presign_put};
+use shared::s3_signing::{BucketLocation, S3Endpoint, presign_post, presign_put};
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/golden/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -89,5 +90,61 @@ fn s3_presigned_puts_match_botocore_byte_for_byte() {
         let ttl = Duration::from_secs(vector["expires_seconds"].as_u64().unwrap());
         let put = presign_put(&location, &credentials, &key, &request, now, ttl).unwrap();
         assert_eq!(put.url, text("expected"), "{}", vector["name"]);
+    }
+}
+
+#[test]
+fn s3_post_forms_match_botocore_byte_for_byte() {
+    let golden = fixture("s3_post.json");
+    let vectors = golden["vectors"].as_array().unwrap();
+    assert!(vectors.len() >= 5);
+    for vector in vectors {
+        let text = |name: &str| vector[name].as_str().unwrap().to_owned();
+        let location = BucketLocation {
+            endpoint: match vector["endpoint"].as_str() {
+                Some(base) => S3Endpoint::PathStyle(base.to_owned()),
+                None => S3Endpoint::VirtualHosted,
+            },
+            region: text("region"),
+            bucket: text("bucket"),
+        };
+        let credentials = Credentials::new(
+            text("access_key"),
+            text("secret_key"),
+            vector["token"].as_str().map(str::to_owned),
+            None,
+            "golden",
+        );
+        let request = UploadRequest {
+            filename: Filename::parse(&text("filename")).unwrap(),
+            content_type: ContentType::parse(&text("content_type")).unwrap(),
+            size: ByteSize::new(vector["size"].as_u64().unwrap()),
+            sha256: vector["sha256"]
+                .as_str()
+                .map(|s| Sha256Checksum::parse(s).unwrap()),
+        };
+        let key = ObjectKey::parse(&text("key")).unwrap();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(vector["time"].as_u64().unwrap());
+        let ttl = Duration::from_secs(vector["expires_seconds"].as_u64().unwrap());
+        let post = presign_post(&location, &credentials, &key, &request, now, ttl).unwrap();
+        let expected: Vec<(String, String)> = vector["expected_fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| {
+                (
+                    pair[0].as_str().unwrap().to_owned(),
+                    pair[1].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(post.fields, expected, "{}", vector["name"]);
+        // botocore names us-east-1 by its legacy global host; we always use the regional one,
+        // which S3 serves for every region.
+        let botocore_url = text("expected_url").replace(
+            ".s3.amazonaws.com/",
+            &format!(".s3.{}.amazonaws.com/", text("region")),
+        );
+        assert_eq!(post.url, botocore_url, "{}", vector["name"]);
     }
 }

@@ -23,9 +23,15 @@ use private_uploads::local::stack::{
 use serde_json::Value;
 use shared::cloudfront::{VerifyingKey, ViewerRequest, verify_signed_url};
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
-use shared::domain::record::{FileRecord, FileStatus};
+use shared::domain::record::{FileRecord, FileStatus, UploadMode};
 use shared::domain::upload::{ByteSize, ContentType, Filename, UploadRequest};
 use tokio::sync::{Mutex, mpsc, oneshot};
+
+/// Limits no test reaches.
+const UNLIMITED: shared::domain::quota::QuotaLimits = shared::domain::quota::QuotaLimits {
+    max_bytes: u64::MAX / 4,
+    max_files: u64::MAX / 4,
+};
 
 const SUB: &str = "3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a";
 const FILE: &str = "019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
@@ -131,7 +137,9 @@ impl RuntimeApi {
 struct Function {
     api: Arc<RuntimeApi>,
     queue: mpsc::Sender<(String, Value)>,
-    child: tokio::process::Child,
+    child: Mutex<tokio::process::Child>,
+    /// What the binary writes to stderr, shown when it stops before answering.
+    stderr: tempfile::NamedTempFile,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -177,6 +185,7 @@ impl Function {
                 async move { Ok::<_, std::convert::Infallible>(server.handle(request).await) }
             },
         ));
+        let stderr = tempfile::NamedTempFile::new().unwrap();
         let mut command = tokio::process::Command::new(binary(name));
         command
             .env_clear()
@@ -194,21 +203,24 @@ impl Function {
             .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
             .env("AWS_ENDPOINT_URL", &stack.moto.endpoint)
             .env("AWS_ENDPOINT_URL_S3", &stack.s3.endpoint)
+            // The local STS answers on the local S3's port.
+            .env("AWS_ENDPOINT_URL_STS", &stack.s3.endpoint)
             .env("AWS_CONFIG_FILE", "/dev/null")
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr.reopen().unwrap())
             .kill_on_drop(true);
         for (key, value) in config {
             command.env(key, value);
         }
-        let child = command.spawn().unwrap();
+        let child = Mutex::new(command.spawn().unwrap());
         Self {
             api,
             queue,
             child,
+            stderr,
             stop,
         }
     }
@@ -224,14 +236,24 @@ impl Function {
             .waiting
             .insert(id.clone(), sender);
         self.queue.send((id, event)).await.unwrap();
-        tokio::time::timeout(Duration::from_secs(30), receiver)
-            .await
-            .expect("the function answered within 30 s")
-            .unwrap()
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        tokio::pin!(receiver);
+        loop {
+            tokio::select! {
+                outcome = &mut receiver => return outcome.unwrap(),
+                () = tokio::time::sleep(Duration::from_millis(100)) => {
+                    if let Ok(Some(status)) = self.child.lock().await.try_wait() {
+                        let stderr = std::fs::read_to_string(self.stderr.path()).unwrap_or_default();
+                        panic!("the function exited ({status}) before answering:\n{stderr}");
+                    }
+                    assert!(tokio::time::Instant::now() < deadline, "the function did not answer within 30 s");
+                }
+            }
+        }
     }
 
-    async fn stop(mut self) {
-        let _ = self.child.kill().await;
+    async fn stop(self) {
+        let _ = self.child.lock().await.kill().await;
         let _ = self.stop.send(true);
     }
 }
@@ -277,7 +299,13 @@ async fn each_release_binary_answers_its_events_under_the_runtime_api() {
 
     // events/api-post-uploads.json → 201 and a pending record.
     let mut config = common();
-    config.push(("ALLOWED_CONTENT_TYPES", "image/*".into()));
+    config.extend([
+        ("ALLOWED_CONTENT_TYPES", "image/*,application/pdf".into()),
+        (
+            "CREDENTIALS_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/uploader".into(),
+        ),
+    ]);
     let upload = Function::start("issue-upload-url", &stack, &config).await;
     let (status, issued) = http_response(upload.invoke(event("api-post-uploads.json")).await);
     assert_eq!(status, 201, "{issued}");
@@ -308,24 +336,62 @@ async fn each_release_binary_answers_its_events_under_the_runtime_api() {
             .status(),
         FileStatus::Pending
     );
+    // The other ways to upload, from their events: a form, a multipart upload created in
+    // S3, temporary credentials from STS (the local STS, reached like any endpoint).
+    let (status, form) = http_response(upload.invoke(event("api-post-uploads-form.json")).await);
+    assert_eq!(status, 201, "{form}");
+    assert_eq!(form["upload"]["method"], "POST");
+    assert_eq!(
+        form["upload"]["fields"]["x-amz-meta-filename"],
+        "holiday%20photo.png"
+    );
+    let (status, multipart) = http_response(
+        upload
+            .invoke(event("api-post-uploads-multipart.json"))
+            .await,
+    );
+    assert_eq!(status, 201, "{multipart}");
+    assert_eq!(multipart["part_count"], 3);
+    let listed = stack
+        .s3_client
+        .list_parts()
+        .bucket(EVENT_BUCKET)
+        .key(multipart["key"].as_str().unwrap())
+        .upload_id(multipart["upload_id"].as_str().unwrap())
+        .send()
+        .await;
+    assert!(listed.is_ok(), "S3 holds the upload: {listed:?}");
+    let (status, credentials) =
+        http_response(upload.invoke(event("api-post-credentials.json")).await);
+    assert_eq!(status, 200, "{credentials}");
+    assert_eq!(credentials["prefix"], format!("users/{SUB}/"));
+    assert!(
+        credentials["session_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
     upload.stop().await;
 
-    // events/s3-object-created.json: the object the event names (1024 zero bytes, whose MD5
-    // is the event's eTag) and its pending record → ready.
+    // events/s3-object-created.json: the object the event names (a PNG signature and zeros,
+    // 1024 bytes, whose MD5 is the event's eTag) and its pending record → ready.
     stack
         .upload
         .records
-        .create(&FileRecord::pending(
-            ObjectKey::new(owner.clone(), file_id),
-            &UploadRequest {
-                filename: Filename::parse("holiday photo.png").unwrap(),
-                content_type: ContentType::parse("image/png").unwrap(),
-                size: ByteSize::new(1024),
-                sha256: None,
-            },
-            chrono::Utc::now(),
-            chrono::Utc::now().timestamp() + 3600,
-        ))
+        .create(
+            &FileRecord::pending(
+                ObjectKey::new(owner.clone(), file_id),
+                &UploadRequest {
+                    filename: Filename::parse("holiday photo.png").unwrap(),
+                    content_type: ContentType::parse("image/png").unwrap(),
+                    size: ByteSize::new(1024),
+                    sha256: None,
+                },
+                UploadMode::Put,
+                chrono::Utc::now(),
+                chrono::Utc::now().timestamp() + 3600,
+            ),
+            &UNLIMITED,
+        )
         .await
         .unwrap();
     stack
@@ -334,11 +400,17 @@ async fn each_release_binary_answers_its_events_under_the_runtime_api() {
         .bucket(EVENT_BUCKET)
         .key(&key)
         .content_type("image/png")
-        .body(vec![0u8; 1024].into())
+        .body(
+            [&b"\x89PNG\r\n\x1a\n"[..], &[0u8; 1016][..]]
+                .concat()
+                .into(),
+        )
         .send()
         .await
         .unwrap();
-    let ownership = Function::start("record-ownership", &stack, &common()).await;
+    let mut config = common();
+    config.push(("ALLOWED_CONTENT_TYPES", "image/*".into()));
+    let ownership = Function::start("record-ownership", &stack, &config).await;
     let Outcome::Response(report) = ownership.invoke(event("s3-object-created.json")).await else {
         panic!("record-ownership failed")
     };

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine as _;
 
+use integration_tests::png;
 use integration_tests::running::{Answer, Body, Running};
 use integration_tests::schema::OpenApi;
 use private_uploads::local::idp::LocalIdp;
@@ -300,19 +301,91 @@ async fn check(run: &Running, api: &OpenApi, seen: &mut Seen, case: Case) {
         .insert((case.method.to_owned(), case.route.to_owned(), status));
 }
 
-/// Each documented route, with a concrete path for a file id.
-fn every_route(file_id: &str) -> [(&'static str, &'static str, String); 5] {
-    [
-        ("POST", "/uploads", "/uploads".to_owned()),
-        ("GET", "/files", "/files".to_owned()),
-        ("GET", "/files/{file_id}", format!("/files/{file_id}")),
+/// Each documented route, with a concrete path for a file id and a body that gets past
+/// parsing.
+fn every_route(file_id: &str) -> Vec<(&'static str, &'static str, String, Option<Value>)> {
+    let upload = json!({"filename": "a.pdf", "content_type": "application/pdf", "size": 10});
+    vec![
+        (
+            "POST",
+            "/uploads",
+            "/uploads".to_owned(),
+            Some(upload.clone()),
+        ),
+        (
+            "POST",
+            "/uploads/form",
+            "/uploads/form".to_owned(),
+            Some(upload.clone()),
+        ),
+        (
+            "POST",
+            "/uploads/multipart",
+            "/uploads/multipart".to_owned(),
+            Some(upload),
+        ),
+        (
+            "GET",
+            "/uploads/{file_id}/parts",
+            format!("/uploads/{file_id}/parts"),
+            None,
+        ),
+        (
+            "POST",
+            "/uploads/{file_id}/complete",
+            format!("/uploads/{file_id}/complete"),
+            Some(json!({"upload_id": "x", "parts": [{"part_number": 1, "etag": "e"}]})),
+        ),
+        (
+            "DELETE",
+            "/uploads/{file_id}",
+            format!("/uploads/{file_id}"),
+            None,
+        ),
+        ("POST", "/credentials", "/credentials".to_owned(), None),
+        ("GET", "/files", "/files".to_owned(), None),
+        ("GET", "/files/{file_id}", format!("/files/{file_id}"), None),
         (
             "GET",
             "/files/{file_id}/url",
             format!("/files/{file_id}/url"),
+            None,
         ),
-        ("DELETE", "/files/{file_id}", format!("/files/{file_id}")),
+        (
+            "DELETE",
+            "/files/{file_id}",
+            format!("/files/{file_id}"),
+            None,
+        ),
     ]
+}
+
+/// Start a multipart upload of `bytes` as alice and PUT its one part: its file id, upload
+/// id and the part's ETag.
+async fn one_part_upload(run: &Running, bytes: &[u8]) -> (String, String, String) {
+    let (status, issued) = run
+        .json(
+            "POST",
+            "/uploads/multipart",
+            Some(&run.token("alice")),
+            Some(json!({"filename": "m.txt", "content_type": "text/plain", "size": bytes.len()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let response = run
+        .http
+        .put(issued["parts"][0]["url"].as_str().unwrap())
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    (
+        issued["file_id"].as_str().unwrap().to_owned(),
+        issued["upload_id"].as_str().unwrap().to_owned(),
+        etag,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -337,7 +410,7 @@ async fn every_route_status_error_code_and_retry_after_in_the_openapi_document_i
     assert_eq!(served, file, "up serves the document in docs/");
 
     let ready = run
-        .upload("alice", "photo.png", "image/png", b"\x89PNG not really")
+        .upload("alice", "photo.png", "image/png", &png(15, b'x'))
         .await;
     let missing = shared::domain::ids::FileId::generate().to_string();
     let damaged = shared::domain::ids::FileId::generate().to_string();
@@ -350,7 +423,221 @@ async fn every_route_status_error_code_and_retry_after_in_the_openapi_document_i
         body
     };
     let file = |tail: &str| format!("/files/{ready}{tail}");
+    let (assembled, assembled_upload, assembled_etag) = one_part_upload(&run, b"in one part").await;
+    let (aborted, _, _) = one_part_upload(&run, b"to be aborted").await;
+    let multipart = json!({"filename": "m.txt", "content_type": "text/plain", "size": 20});
+    let with_multipart = |field: &str, value: Value| {
+        let mut body = multipart.clone();
+        body[field] = value;
+        body
+    };
+    let complete = |parts: Value| json!({"upload_id": assembled_upload, "parts": parts});
+    let right_parts = json!([{"part_number": 1, "etag": assembled_etag}]);
     let mut cases = vec![
+        case("POST", "/uploads/form", "/uploads/form", Alice, 201, None).json(upload.clone()),
+        case(
+            "POST",
+            "/uploads/form",
+            "/uploads/form",
+            Alice,
+            400,
+            Some(InvalidJson),
+        )
+        .raw("{"),
+        case(
+            "POST",
+            "/uploads/form",
+            "/uploads/form",
+            Alice,
+            400,
+            Some(InvalidSha256),
+        )
+        .json(with("sha256", json!("abc"))),
+        case(
+            "POST",
+            "/uploads/form",
+            "/uploads/form",
+            Alice,
+            413,
+            Some(FileTooLarge),
+        )
+        .json(with("size", json!(1u64 << 40))),
+        case(
+            "POST",
+            "/uploads/form",
+            "/uploads/form",
+            Alice,
+            415,
+            Some(ContentTypeNotAllowed),
+        )
+        .json(with("content_type", json!("text/html"))),
+        case(
+            "POST",
+            "/uploads/multipart",
+            "/uploads/multipart",
+            Alice,
+            201,
+            None,
+        )
+        .json(multipart.clone()),
+        case(
+            "POST",
+            "/uploads/multipart",
+            "/uploads/multipart",
+            Alice,
+            400,
+            Some(InvalidPartSize),
+        )
+        .json(with_multipart("part_size", json!(1000))),
+        case(
+            "POST",
+            "/uploads/multipart",
+            "/uploads/multipart",
+            Alice,
+            400,
+            Some(InvalidCrc64nvme),
+        )
+        .json(with_multipart("crc64nvme", json!("abc"))),
+        case(
+            "POST",
+            "/uploads/multipart",
+            "/uploads/multipart",
+            Alice,
+            400,
+            Some(InvalidRequest),
+        )
+        .json(with_multipart("parts", json!(3))),
+        case(
+            "POST",
+            "/uploads/multipart",
+            "/uploads/multipart",
+            Alice,
+            413,
+            Some(FileTooLarge),
+        )
+        .json(with_multipart("size", json!(1u64 << 40))),
+        case(
+            "POST",
+            "/uploads/multipart",
+            "/uploads/multipart",
+            Alice,
+            415,
+            Some(ContentTypeNotAllowed),
+        )
+        .json(with_multipart("content_type", json!("text/html"))),
+        case(
+            "GET",
+            "/uploads/{file_id}/parts",
+            format!("/uploads/{aborted}/parts"),
+            Alice,
+            200,
+            None,
+        ),
+        case(
+            "GET",
+            "/uploads/{file_id}/parts",
+            format!("/uploads/{aborted}/parts?from=2"),
+            Alice,
+            400,
+            Some(InvalidRequest),
+        ),
+        case(
+            "GET",
+            "/uploads/{file_id}/parts",
+            format!("/uploads/{missing}/parts"),
+            Alice,
+            404,
+            Some(FileNotFound),
+        ),
+        case(
+            "GET",
+            "/uploads/{file_id}/parts",
+            format!("/uploads/{ready}/parts"),
+            Alice,
+            409,
+            Some(UploadNotPending),
+        ),
+        case(
+            "POST",
+            "/uploads/{file_id}/complete",
+            format!("/uploads/{assembled}/complete"),
+            Alice,
+            400,
+            Some(InvalidJson),
+        )
+        .raw("{"),
+        case(
+            "POST",
+            "/uploads/{file_id}/complete",
+            format!("/uploads/{assembled}/complete"),
+            Alice,
+            400,
+            Some(InvalidRequest),
+        )
+        .json(json!({"parts": []})),
+        case(
+            "POST",
+            "/uploads/{file_id}/complete",
+            format!("/uploads/{assembled}/complete"),
+            Alice,
+            400,
+            Some(InvalidParts),
+        )
+        .json(complete(
+            json!([{"part_number": 1, "etag": "not-the-etag"}]),
+        )),
+        case(
+            "POST",
+            "/uploads/{file_id}/complete",
+            format!("/uploads/{missing}/complete"),
+            Alice,
+            404,
+            Some(FileNotFound),
+        )
+        .json(complete(right_parts.clone())),
+        case(
+            "POST",
+            "/uploads/{file_id}/complete",
+            format!("/uploads/{assembled}/complete"),
+            Alice,
+            200,
+            None,
+        )
+        .json(complete(right_parts.clone())),
+        case(
+            "POST",
+            "/uploads/{file_id}/complete",
+            format!("/uploads/{assembled}/complete"),
+            Alice,
+            409,
+            Some(UploadNotPending),
+        )
+        .json(complete(right_parts)),
+        case(
+            "DELETE",
+            "/uploads/{file_id}",
+            format!("/uploads/{aborted}"),
+            Alice,
+            204,
+            None,
+        ),
+        case(
+            "DELETE",
+            "/uploads/{file_id}",
+            format!("/uploads/{aborted}"),
+            Alice,
+            404,
+            Some(FileNotFound),
+        ),
+        case(
+            "DELETE",
+            "/uploads/{file_id}",
+            format!("/uploads/{ready}"),
+            Alice,
+            409,
+            Some(UploadNotPending),
+        ),
+        case("POST", "/credentials", "/credentials", Alice, 200, None),
         case("POST", "/uploads", "/uploads", Alice, 201, None).json(upload.clone()),
         case(
             "POST",
@@ -486,8 +773,7 @@ async fn every_route_status_error_code_and_retry_after_in_the_openapi_document_i
     ];
     // The no-claims 401 for every route: API Gateway's without a token, the function's for a
     // valid token without `sub`.
-    for (method, route, path) in every_route(&missing) {
-        let body = (method == "POST").then(|| upload.clone());
+    for (method, route, path, body) in every_route(&missing) {
         let mut nobody = case(method, route, path.clone(), Nobody, 401, None);
         let mut no_sub = case(method, route, path, NoSub, 401, Some(Unauthorized));
         nobody.body = body.clone();
@@ -554,16 +840,26 @@ async fn every_route_status_error_code_and_retry_after_in_the_openapi_document_i
 
     // DynamoDB and Secrets Manager down: every route is a 503 to retry.
     run.stack.stop_moto().await;
-    for (method, route, path) in every_route(&missing) {
+    for (method, route, path, body) in every_route(&missing) {
         let mut outage = case(method, route, path, Alice, 503, Some(DependencyUnavailable));
-        outage.body = (method == "POST").then(|| upload.clone());
+        outage.body = body;
         check(&run, &api, &mut seen, outage).await;
     }
     run.stop().await;
 
-    // A stack whose signing secret cannot be read: view URLs are a 503 to retry.
-    let run = Running::start_with(&[("SIGNING_KEY_SECRET_ID", "no-such-secret")]).await;
-    let ready = run.upload("alice", "p.png", "image/png", b"png").await;
+    // A stack whose signing secret cannot be read: view URLs are a 503 to retry. Its quota
+    // is 100 bytes: every way to upload more is a 413 with the numbers.
+    let run = Running::start_with(&[
+        ("SIGNING_KEY_SECRET_ID", "no-such-secret"),
+        ("QUOTA_BYTES", "100"),
+    ])
+    .await;
+    for route in ["/uploads", "/uploads/form", "/uploads/multipart"] {
+        let over = case("POST", route, route, Alice, 413, Some(QuotaExceeded))
+            .json(with("size", json!(101)));
+        check(&run, &api, &mut seen, over).await;
+    }
+    let ready = run.upload("alice", "p.png", "image/png", &png(12, 0)).await;
     let broken = case(
         "GET",
         "/files/{file_id}/url",

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 
 use integration_tests::running::Running;
 use private_uploads::local::stack::{
-    BUCKET, EnvList, OWNERSHIP_FUNCTION, SECRET, TABLE, UPLOAD_FUNCTION, VIEW_FUNCTION,
+    BUCKET, CREDENTIALS_ROLE_ARN, EnvList, OWNERSHIP_FUNCTION, SECRET, TABLE, UPLOAD_FUNCTION,
+    VIEW_FUNCTION,
 };
 use private_uploads::local::template::{EnvValue, Template};
 use serde_json::json;
@@ -44,7 +45,7 @@ async fn the_local_stack_serves_what_the_template_deploys() {
         .collect();
     let served: BTreeSet<(String, String)> = run.stack.routes.iter().cloned().collect();
     assert_eq!(served, declared);
-    assert_eq!(declared.len(), 5, "{declared:?}");
+    assert_eq!(declared.len(), 11, "{declared:?}");
     for route in &template.routes {
         let path = route.path.replace("{file_id}", &missing);
         let (status, body) = run.json(&route.method, &path, None, None).await;
@@ -178,7 +179,7 @@ async fn the_local_stack_serves_what_the_template_deploys() {
     }
     for (origin, method, headers) in [
         ("https://evil.example", "PUT", "content-type"),
-        (origin.as_str(), "DELETE", "content-type"),
+        (origin.as_str(), "PATCH", "content-type"),
         (origin.as_str(), "PUT", "x-amz-meta-smuggled"),
     ] {
         let answer = s3_preflight(origin, method, headers).await.unwrap();
@@ -264,7 +265,12 @@ async fn the_local_stack_serves_what_the_template_deploys() {
     // Every variable each function reads is one the template sets, or one Lambda (or the
     // SDK's endpoint override, which only the local stack uses) provides; the template sets
     // nothing unread; `up` sets what the template does, parameters at their defaults.
-    let provided = BTreeSet::from(["AWS_REGION", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]);
+    let provided = BTreeSet::from([
+        "AWS_REGION",
+        "AWS_ENDPOINT_URL_S3",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_ENDPOINT_URL",
+    ]);
     let readme =
         std::fs::read_to_string(format!("{}/../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
     for id in [UPLOAD_FUNCTION, VIEW_FUNCTION, OWNERSHIP_FUNCTION] {
@@ -296,7 +302,7 @@ async fn the_local_stack_serves_what_the_template_deploys() {
         let expected: BTreeSet<String> = declared
             .iter()
             .cloned()
-            .chain(["AWS_REGION".to_owned(), "AWS_ENDPOINT_URL_S3".to_owned()])
+            .chain(["AWS_REGION", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_STS"].map(String::from))
             .collect();
         assert_eq!(set, expected, "{id}: what up sets");
         for (name, value) in &spec.environment {
@@ -310,6 +316,7 @@ async fn the_local_stack_serves_what_the_template_deploys() {
                         "TABLE_NAME" => TABLE.to_owned(),
                         "SIGNING_KEY_SECRET_ID" => SECRET.to_owned(),
                         "CDN_BASE_URL" => run.stack.cdn_url.clone(),
+                        "CREDENTIALS_ROLE_ARN" => CREDENTIALS_ROLE_ARN.to_owned(),
                         other => {
                             panic!("{id}: {other} comes from a resource with no local stand-in")
                         }

@@ -14,10 +14,18 @@ use shared::aws::dynamodb::{DynamoRecords, TTL_ATTRIBUTE};
 use shared::aws::s3::S3Objects;
 use shared::aws::secretsmanager::SecretsManagerSource;
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
-use shared::domain::record::{FileRecord, FileStatus, Outcome, Rejection, RejectionReason};
+use shared::domain::record::{
+    FileRecord, FileStatus, Outcome, Rejection, RejectionReason, UploadMode,
+};
 use shared::domain::sequencer::Sequencer;
 use shared::domain::upload::{ByteSize, ContentType, Filename, Sha256Checksum, UploadRequest};
 use shared::ports::{Applied, FileRecords, ObjectStore, SecretSource, StoreError};
+
+/// Limits no test reaches.
+const UNLIMITED: shared::domain::quota::QuotaLimits = shared::domain::quota::QuotaLimits {
+    max_bytes: u64::MAX / 4,
+    max_files: u64::MAX / 4,
+};
 
 fn pending(owner: &OwnerId, created: i64) -> FileRecord {
     let upload = UploadRequest {
@@ -29,6 +37,7 @@ fn pending(owner: &OwnerId, created: i64) -> FileRecord {
     FileRecord::pending(
         ObjectKey::new(owner.clone(), FileId::generate()),
         &upload,
+        UploadMode::Put,
         Utc.timestamp_opt(created, 0).unwrap(),
         created + 3600,
     )
@@ -41,7 +50,7 @@ fn seq(s: &str) -> Sequencer {
 fn ready(size: u64) -> Outcome {
     Outcome::Ready {
         size: ByteSize::new(size),
-        etag: "0f343b0931126a20f133d67c2b018a3b".into(),
+        etag: "efc76d557de7077b1deabc4c3755cac5".into(),
         uploaded_at: Utc.timestamp_opt(1_800_000_000, 0).unwrap(),
     }
 }
@@ -67,14 +76,14 @@ async fn dynamodb_records_apply_every_write_conditionally() {
     let alice = OwnerId::from_sub("alice").unwrap();
     let record = pending(&alice, 1_800_000_000);
 
-    records.create(&record).await.unwrap();
+    records.create(&record, &UNLIMITED).await.unwrap();
     assert_eq!(
         records.get(&alice, record.file_id()).await.unwrap(),
         Some(record.clone()),
         "a record reads back as written"
     );
     assert_eq!(
-        records.create(&record).await,
+        records.create(&record, &UNLIMITED).await,
         Err(StoreError::AlreadyExists)
     );
     assert_eq!(
@@ -86,7 +95,7 @@ async fn dynamodb_records_apply_every_write_conditionally() {
     // pending → ready: applied once, the TTL removed.
     assert_eq!(
         records
-            .apply(&alice, record.file_id(), &seq("0B"), &ready(10))
+            .apply(&alice, record.file_id(), &seq("0B"), &ready(10), &UNLIMITED)
             .await
             .unwrap(),
         Applied::Yes
@@ -117,7 +126,7 @@ async fn dynamodb_records_apply_every_write_conditionally() {
     for stale in ["0B", "0A", "0AFFFFFFFFFFFFFFFF"] {
         assert_eq!(
             records
-                .apply(&alice, record.file_id(), &seq(stale), &rejected)
+                .apply(&alice, record.file_id(), &seq(stale), &rejected, &UNLIMITED)
                 .await
                 .unwrap(),
             Applied::Superseded,
@@ -132,7 +141,7 @@ async fn dynamodb_records_apply_every_write_conditionally() {
     // A newer event wins: rejected, with its reason and a TTL again.
     assert_eq!(
         records
-            .apply(&alice, record.file_id(), &seq("0C"), &rejected)
+            .apply(&alice, record.file_id(), &seq("0C"), &rejected, &UNLIMITED)
             .await
             .unwrap(),
         Applied::Yes
@@ -153,7 +162,7 @@ async fn dynamodb_records_apply_every_write_conditionally() {
     let ghost = pending(&alice, 1_800_000_001);
     assert_eq!(
         records
-            .apply(&alice, ghost.file_id(), &seq("0D"), &ready(10))
+            .apply(&alice, ghost.file_id(), &seq("0D"), &ready(10), &UNLIMITED)
             .await
             .unwrap(),
         Applied::Superseded
@@ -176,10 +185,10 @@ async fn dynamodb_lists_newest_first_across_pages_and_owners_stay_apart() {
     let mut ids = Vec::new();
     for i in 0..7 {
         let record = pending(&alice, 1_800_000_000 + i);
-        records.create(&record).await.unwrap();
+        records.create(&record, &UNLIMITED).await.unwrap();
         ids.push(record.file_id());
         records
-            .create(&pending(&alice2, 1_800_000_000 + i))
+            .create(&pending(&alice2, 1_800_000_000 + i), &UNLIMITED)
             .await
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(2));

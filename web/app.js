@@ -1,10 +1,23 @@
-// private-uploads web page: sign in, upload via presigned PUT, list, view, delete.
+// private-uploads web page: sign in, upload (presigned PUT, POST form, or multipart with
+// per-part retry and resume after a reload), list, view, delete.
 // All user-controlled text goes through textContent / DOM properties, never innerHTML.
+// Nothing secret is stored: the token stays in memory; localStorage holds the API URL, the
+// upload settings, and the unfinished multipart uploads (ids and file facts, no URLs).
 
 const PAGE_SIZE = 20;
 const POLL_INTERVAL_MS = 500;
 const POLL_TIMEOUT_MS = 30_000;
 const API_URL_KEY = "private-uploads.api-url";
+const SETTINGS_KEY = "private-uploads.settings";
+const UNFINISHED_KEY = "private-uploads.unfinished";
+
+const MIB = 1024 * 1024;
+const DEFAULT_THRESHOLD_MIB = 8;
+// S3 takes at most 5 GiB in one PUT or POST; anything larger must go in parts.
+const MAX_SINGLE_BYTES = 5 * 1024 * MIB;
+const PARTS_IN_FLIGHT = 3;
+const PART_ATTEMPTS = 4; // the first try and three retries
+const RETRY_BASE_MS = 500; // doubled on each retry
 
 const $ = (id) => document.getElementById(id);
 const el = {
@@ -19,8 +32,14 @@ const el = {
   tokenButton: $("token-button"),
   signedIn: $("signed-in"),
   uploadForm: $("upload-form"),
+  dropZone: $("drop-zone"),
   fileInput: $("file-input"),
+  threshold: $("multipart-threshold"),
+  useForm: $("use-form"),
   uploadButton: $("upload-button"),
+  unfinished: $("unfinished"),
+  unfinishedList: $("unfinished-list"),
+  resumeInput: $("resume-input"),
   uploadList: $("upload-list"),
   refresh: $("refresh-button"),
   fileBody: document.querySelector("#file-list tbody"),
@@ -34,27 +53,58 @@ const el = {
 const state = {
   local: false,
   token: null, // kept in memory only
+  owner: "", // the token's issuer and subject: whose unfinished uploads to offer
   session: 0, // bumped on every sign-in; stale async work checks it and stops
   listRequest: 0, // bumped on every list load; stale responses are dropped
   nextCursor: null,
   files: new Map(), // file_id -> File, for the rows on screen
   uploading: false,
-  xhrs: new Set(), // in-flight PUTs, aborted when the user switches
+  queue: [], // {file, session} waiting their turn, one upload at a time
+  batch: { ok: 0, total: 0 }, // counted until the queue is empty
+  active: new Set(), // file_ids of the multipart uploads running in this page
+  resumeFor: null, // the unfinished upload the resume picker was opened for
+  xhrs: new Set(), // in-flight transfers to storage, aborted when the user switches
 };
 
 // ---------- small helpers ----------
 
 class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, quota = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.quota = quota; // the numbers of a 413 quota_exceeded
+  }
+}
+
+// A transfer to storage that did not succeed; `retryable` when trying again may help.
+class TransferError extends Error {
+  constructor(message, { status = 0, retryable = false, cancelled = false } = {}) {
+    super(message);
+    this.status = status;
+    this.retryable = retryable;
+    this.cancelled = cancelled;
   }
 }
 
 function describe(err) {
-  if (err instanceof ApiError) return err.code ? `${err.message} (${err.code})` : err.message;
+  if (err instanceof ApiError) {
+    const text = err.quota ? describeQuota(err.quota) : err.message;
+    return err.code ? `${text} (${err.code})` : text;
+  }
   return err?.message || String(err);
+}
+
+function describeQuota(q) {
+  const count = (n) => (Number.isFinite(n) ? n.toLocaleString() : "?");
+  let text =
+    `Not enough room: ${formatSize(q.used_bytes)} of ${formatSize(q.max_bytes)} and ` +
+    `${count(q.used_files)} of ${count(q.max_files)} files are used or reserved; ` +
+    `this file needs ${formatSize(q.requested_bytes)}.`;
+  const bytesFit = q.used_bytes + q.requested_bytes <= q.max_bytes;
+  const filesFit = q.used_files < q.max_files;
+  if (bytesFit && filesFit) text += " Too many uploads are in progress at once; finish or discard some first.";
+  return text;
 }
 
 function setStatus(message, isError = false) {
@@ -118,7 +168,12 @@ async function readJson(res) {
     // not JSON; handled below
   }
   if (!res.ok) {
-    throw new ApiError(res.status, data?.error || `http_${res.status}`, data?.message || `HTTP ${res.status}`);
+    throw new ApiError(
+      res.status,
+      data?.error || `http_${res.status}`,
+      data?.message || `HTTP ${res.status}`,
+      data?.quota ?? null,
+    );
   }
   return data;
 }
@@ -127,6 +182,36 @@ async function sha256Base64(file) {
   if (!globalThis.crypto?.subtle) return undefined;
   const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
   return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
+
+// Who the token names, read (not verified: the API does that) only to keep one user's
+// unfinished uploads from being offered to another user of the same browser.
+function tokenOwner(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const claims = JSON.parse(atob(part.padEnd(Math.ceil(part.length / 4) * 4, "=")));
+    return typeof claims?.sub === "string" ? `${claims.iss ?? ""} ${claims.sub}` : "";
+  } catch {
+    return "";
+  }
+}
+
+function readStored(key, fallback) {
+  try {
+    const value = JSON.parse(localStorage.getItem(key) ?? "null");
+    return value ?? fallback;
+  } catch {
+    return fallback;
+  }
+}
+
+function writeStored(key, value) {
+  try {
+    if (value === null) localStorage.removeItem(key);
+    else localStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    // Storage full or disabled: uploads still work, they just cannot be resumed.
+  }
 }
 
 // ---------- mode and sign-in ----------
@@ -155,6 +240,7 @@ async function init() {
     el.modeNote.textContent = "Paste a token from your identity provider to sign in.";
     el.tokenForm.hidden = false;
   }
+  loadSettings();
 }
 
 el.apiUrl.addEventListener("change", () => {
@@ -194,16 +280,20 @@ el.tokenForm.addEventListener("submit", (event) => {
 
 function signIn(token, label) {
   state.token = token;
+  state.owner = tokenOwner(token);
   state.session += 1;
+  state.queue = [];
+  state.batch = { ok: 0, total: 0 };
   for (const xhr of state.xhrs) xhr.abort();
   state.xhrs.clear();
   el.uploadList.replaceChildren();
   clearPreview();
   clearList();
   el.signedIn.textContent = label;
-  el.uploadButton.disabled = state.uploading;
+  el.uploadButton.disabled = false;
   el.refresh.disabled = false;
   setStatus(label);
+  renderUnfinished();
   loadFiles(false);
 }
 
@@ -379,7 +469,232 @@ function showPreview(file, { url, expires_at: expiresAt }) {
 
 el.previewClose.addEventListener("click", clearPreview);
 
-// ---------- uploads ----------
+// ---------- upload settings ----------
+
+function loadSettings() {
+  const saved = readStored(SETTINGS_KEY, {});
+  if (Number.isFinite(saved.multipart_threshold_mib) && saved.multipart_threshold_mib >= 1) {
+    el.threshold.value = String(saved.multipart_threshold_mib);
+  }
+  el.useForm.checked = saved.use_form === true;
+}
+
+function saveSettings() {
+  writeStored(SETTINGS_KEY, { multipart_threshold_mib: thresholdMib(), use_form: el.useForm.checked });
+}
+
+function thresholdMib() {
+  const value = Number(el.threshold.value);
+  return Number.isFinite(value) && value >= 1 ? value : DEFAULT_THRESHOLD_MIB;
+}
+
+// Files above the threshold (and any too big for one request) go up in parts.
+function wantsMultipart(file) {
+  return file.size > 0 && (file.size > thresholdMib() * MIB || file.size > MAX_SINGLE_BYTES);
+}
+
+el.threshold.addEventListener("change", () => {
+  if (!(Number(el.threshold.value) >= 1)) {
+    setStatus(`The multipart threshold must be a number of MiB, at least 1; using ${thresholdMib()}.`, true);
+  }
+  saveSettings();
+});
+el.useForm.addEventListener("change", saveSettings);
+
+// ---------- unfinished multipart uploads (kept across reloads) ----------
+
+// An entry: {owner, file_id, upload_id, part_size, part_count, filename, size,
+// last_modified, content_type, started_at}. No token and no URL: part URLs are asked for
+// again when the upload resumes.
+function readUnfinished() {
+  const list = readStored(UNFINISHED_KEY, []);
+  return Array.isArray(list) ? list.filter((e) => e && typeof e.file_id === "string") : [];
+}
+
+function saveUnfinished(entry) {
+  writeStored(UNFINISHED_KEY, [...readUnfinished().filter((e) => e.file_id !== entry.file_id), entry]);
+}
+
+function forgetUnfinished(fileId) {
+  const rest = readUnfinished().filter((e) => e.file_id !== fileId);
+  writeStored(UNFINISHED_KEY, rest.length ? rest : null);
+  renderUnfinished();
+}
+
+function myUnfinished() {
+  return readUnfinished().filter((e) => e.owner === state.owner && !state.active.has(e.file_id));
+}
+
+function sameFile(entry, file) {
+  return entry.filename === file.name && entry.size === file.size && entry.last_modified === file.lastModified;
+}
+
+function describeEntry(entry) {
+  return `${entry.filename} (${formatSize(entry.size)}, modified ${new Date(entry.last_modified).toLocaleString()})`;
+}
+
+function renderUnfinished() {
+  const entries = state.token ? myUnfinished() : [];
+  el.unfinishedList.replaceChildren(...entries.map(unfinishedRow));
+  el.unfinished.hidden = entries.length === 0;
+}
+
+function unfinishedRow(entry) {
+  const li = document.createElement("li");
+  li.className = "unfinished-row";
+  li.dataset.fileId = entry.file_id;
+
+  const name = document.createElement("span");
+  name.className = "file-name";
+  name.textContent = entry.filename;
+
+  const facts = document.createElement("span");
+  facts.className = "muted";
+  facts.append(`${formatSize(entry.size)}, started `, timeElement(entry.started_at));
+
+  const resume = button("Resume…", "resume-button", () => chooseResumeFile(entry));
+  resume.setAttribute("aria-label", `Resume ${entry.filename}: choose the same file again`);
+  const discard = button("Discard", "discard-button", () => discardUnfinished(entry, li));
+  discard.setAttribute("aria-label", `Discard the unfinished upload of ${entry.filename}`);
+
+  const actions = document.createElement("span");
+  actions.className = "actions";
+  actions.append(resume, discard);
+  li.append(name, facts, actions);
+  return li;
+}
+
+function chooseResumeFile(entry) {
+  state.resumeFor = entry;
+  el.resumeInput.value = "";
+  el.resumeInput.click();
+}
+
+el.resumeInput.addEventListener("change", () => {
+  const file = el.resumeInput.files[0];
+  const entry = state.resumeFor;
+  el.resumeInput.value = "";
+  state.resumeFor = null;
+  if (!file || !entry) return;
+  if (!sameFile(entry, file)) {
+    setStatus(`“${file.name}” is not the file this upload started with: choose ${describeEntry(entry)}.`, true);
+    return;
+  }
+  enqueue([file]);
+});
+
+async function discardUnfinished(entry, row) {
+  if (window.__noConfirm !== true && !confirm(`Discard the unfinished upload of “${entry.filename}”?`)) return;
+  const session = state.session;
+  row.querySelectorAll("button").forEach((b) => { b.disabled = true; });
+  try {
+    await api("DELETE", `/uploads/${encodeURIComponent(entry.file_id)}`);
+    if (session !== state.session) return;
+    setStatus(`Discarded the unfinished upload of ${entry.filename}`);
+    loadFiles(false); // its pending record is gone too
+  } catch (err) {
+    if (session !== state.session) return;
+    if (err.code === "upload_not_pending") {
+      setStatus(`${entry.filename} had already finished uploading; it is in your files.`);
+      loadFiles(false);
+    } else if (err.status === 404) {
+      setStatus(`The unfinished upload of ${entry.filename} had already expired.`);
+    } else {
+      row.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+      setStatus(`Could not discard ${entry.filename}: ${describe(err)}`, true);
+      return;
+    }
+  }
+  forgetUnfinished(entry.file_id);
+}
+
+// ---------- choosing files: picker, drop zone ----------
+
+el.uploadForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const files = [...el.fileInput.files];
+  if (files.length === 0) {
+    setStatus("Choose one or more files first.", true);
+    return;
+  }
+  el.fileInput.value = "";
+  enqueue(files);
+});
+
+function draggingFiles(event) {
+  return [...(event.dataTransfer?.types ?? [])].includes("Files");
+}
+
+for (const type of ["dragenter", "dragover"]) {
+  el.dropZone.addEventListener(type, (event) => {
+    if (!draggingFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+    el.dropZone.classList.add("dragging");
+  });
+}
+
+el.dropZone.addEventListener("dragleave", (event) => {
+  if (!el.dropZone.contains(event.relatedTarget)) el.dropZone.classList.remove("dragging");
+});
+
+el.dropZone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  el.dropZone.classList.remove("dragging");
+  const items = [...(event.dataTransfer?.items ?? [])].filter((item) => item.kind === "file");
+  const isFolder = (item) => item.webkitGetAsEntry?.()?.isDirectory === true;
+  const folders = items.filter(isFolder).length;
+  const files = items.length
+    ? items.filter((item) => !isFolder(item)).map((item) => item.getAsFile()).filter(Boolean)
+    : [...(event.dataTransfer?.files ?? [])];
+  if (files.length) enqueue(files);
+  if (folders) setStatus("Folders are not uploaded; drop the files inside them instead.", true);
+});
+
+// A file dropped anywhere else would make the browser leave the page to show it.
+window.addEventListener("dragover", (event) => {
+  if (draggingFiles(event) && !el.dropZone.contains(event.target)) {
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "none";
+  }
+});
+window.addEventListener("drop", (event) => {
+  if (!el.dropZone.contains(event.target)) event.preventDefault();
+});
+
+// ---------- the upload queue ----------
+
+function enqueue(files) {
+  if (!state.token) {
+    setStatus("Sign in before uploading.", true);
+    return;
+  }
+  const session = state.session;
+  for (const file of files) state.queue.push({ file, session });
+  if (!state.uploading) drainQueue();
+}
+
+async function drainQueue() {
+  state.uploading = true;
+  try {
+    while (state.queue.length > 0) {
+      const { file, session } = state.queue.shift();
+      if (session !== state.session) continue;
+      state.batch.total += 1;
+      if (await uploadOne(file, session)) state.batch.ok += 1;
+    }
+  } finally {
+    state.uploading = false;
+  }
+  const { ok, total } = state.batch;
+  state.batch = { ok: 0, total: 0 };
+  if (total > 0) {
+    setStatus(`${ok} of ${total} file${total === 1 ? "" : "s"} uploaded.`, ok < total);
+    loadFiles(false);
+  }
+}
+
+// ---------- one upload ----------
 
 function uploadRow(file) {
   const li = document.createElement("li");
@@ -410,58 +725,33 @@ function uploadRow(file) {
       status.textContent = text;
       status.classList.toggle("error", isError);
     },
+    // Bytes sent of `total`; `suffix` adds detail such as the parts done.
+    show(sent, total, suffix = "") {
+      const max = Math.max(total, 1);
+      const value = Math.min(sent, max);
+      const percent = Math.floor((value / max) * 100);
+      progress.max = max;
+      progress.value = value;
+      progress.setAttribute("aria-valuetext", `${percent}% (${formatSize(value)} of ${formatSize(total)})`);
+      this.set("uploading", `Uploading… ${percent}%${suffix}`);
+    },
+    finish() {
+      progress.value = progress.max;
+      progress.setAttribute("aria-valuetext", "100%");
+    },
   };
 }
-
-el.uploadForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  if (!state.token || state.uploading) return;
-  const files = [...el.fileInput.files];
-  if (files.length === 0) {
-    setStatus("Choose one or more files first.", true);
-    return;
-  }
-  el.fileInput.value = "";
-  state.uploading = true;
-  el.uploadButton.disabled = true;
-  const session = state.session;
-  let ok = 0;
-  try {
-    for (const file of files) {
-      if (session !== state.session) break;
-      if (await uploadOne(file, session)) ok += 1;
-    }
-  } finally {
-    state.uploading = false;
-    el.uploadButton.disabled = !state.token;
-  }
-  if (session === state.session) {
-    setStatus(`${ok} of ${files.length} file${files.length === 1 ? "" : "s"} uploaded.`, ok < files.length);
-    loadFiles(false);
-  }
-});
 
 // Returns true when the file ended up `ready`.
 async function uploadOne(file, session) {
   const row = uploadRow(file);
   try {
-    row.set("preparing", "Computing checksum…");
-    const contentType = file.type || "application/octet-stream";
-    const sha256 = await sha256Base64(file);
-    const request = { filename: file.name, content_type: contentType, size: file.size };
-    if (sha256) request.sha256 = sha256;
-
-    row.set("requesting", "Requesting upload URL…");
-    const issued = await api("POST", "/uploads", request);
-    if (session !== state.session) return false;
-    row.li.dataset.fileId = issued.file_id;
-
-    row.set("uploading", "Uploading… 0%");
-    await putFile(issued.upload, file, row);
-    row.progress.value = row.progress.max;
+    const fileId = await sendFile(file, row, session);
+    if (!fileId || session !== state.session) return false;
+    row.finish();
 
     row.set("checking", "Uploaded, waiting for confirmation…");
-    const final = await pollUntilSettled(issued.file_id, session);
+    const final = await pollUntilSettled(fileId, session);
     if (!final) {
       if (session === state.session) row.set("pending", "Still pending; refresh later.", true);
       return false;
@@ -473,46 +763,70 @@ async function uploadOne(file, session) {
     row.set("rejected", `Rejected${final.reason ? `: ${final.reason}` : ""}`, true);
     return false;
   } catch (err) {
-    row.set("error", `Failed: ${describe(err)}`, true);
+    const hint = err.resumable && !err.cancelled ? " It is listed under Unfinished uploads: resume it to send only what is missing." : "";
+    row.set("error", `Failed: ${describe(err)}${hint}`, true);
     return false;
   }
+}
+
+// Sends the file the way the settings (or an unfinished upload of it) say; resolves to its
+// file_id once storage holds it, or null when the user signed in again meanwhile.
+function sendFile(file, row, session) {
+  const unfinished = myUnfinished().find((entry) => sameFile(entry, file));
+  if (unfinished) return resumeMultipart(unfinished, file, row, session);
+  if (wantsMultipart(file)) return startMultipart(file, row, session);
+  if (el.useForm.checked) return sendForm(file, row, session);
+  return sendPut(file, row, session);
+}
+
+function contentTypeOf(file) {
+  return file.type || "application/octet-stream";
+}
+
+async function singleRequest(file, row) {
+  row.set("preparing", "Computing checksum…");
+  const request = { filename: file.name, content_type: contentTypeOf(file), size: file.size };
+  const sha256 = await sha256Base64(file);
+  if (sha256) request.sha256 = sha256;
+  return request;
 }
 
 // Browsers set these themselves and refuse to let scripts set them.
 const BROWSER_MANAGED = new Set(["content-length", "host"]);
 
-function putFile(upload, file, row) {
+// One request to storage by XHR (fetch has no upload progress). Resolves with the finished
+// XHR whatever its status; rejects on a network error or when aborted.
+function sendXhr(method, url, body, { headers = {}, onProgress, group } = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
+    const untrack = () => {
+      state.xhrs.delete(xhr);
+      group?.delete(xhr);
+    };
     state.xhrs.add(xhr);
-    xhr.open(upload.method || "PUT", upload.url);
-    for (const [name, value] of Object.entries(upload.headers ?? {})) {
+    group?.add(xhr);
+    xhr.open(method, url);
+    for (const [name, value] of Object.entries(headers)) {
       if (!BROWSER_MANAGED.has(name.toLowerCase())) xhr.setRequestHeader(name, value);
     }
-    xhr.upload.onprogress = (e) => {
-      const total = e.lengthComputable ? e.total : file.size;
-      row.progress.max = Math.max(total, 1);
-      row.progress.value = e.loaded;
-      row.set("uploading", `Uploading… ${total ? Math.floor((e.loaded / total) * 100) : 0}%`);
-    };
+    if (onProgress) xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : null);
     xhr.onload = () => {
-      state.xhrs.delete(xhr);
-      if (xhr.status === 200) resolve();
-      else reject(s3Error(xhr));
+      untrack();
+      resolve(xhr);
     };
     xhr.onerror = () => {
-      state.xhrs.delete(xhr);
-      reject(new Error("Network error while uploading to storage (blocked by CORS?)"));
+      untrack();
+      reject(new TransferError("Network error while uploading to storage (offline, or blocked by CORS?)", { retryable: true }));
     };
     xhr.onabort = () => {
-      state.xhrs.delete(xhr);
-      reject(new Error("Upload cancelled"));
+      untrack();
+      reject(new TransferError("Upload cancelled", { cancelled: true }));
     };
-    xhr.send(file);
+    xhr.send(body);
   });
 }
 
-function s3Error(xhr) {
+function s3Error(xhr, what = "the upload") {
   let code = "";
   let message = "";
   try {
@@ -523,7 +837,265 @@ function s3Error(xhr) {
     // not XML
   }
   const text = code ? `${code}${message ? `: ${message}` : ""}` : `HTTP ${xhr.status}`;
-  return new Error(`Storage refused the upload: ${text}`);
+  return new TransferError(`Storage refused ${what}: ${text}`, { status: xhr.status });
+}
+
+// ---------- one request: presigned PUT or POST form ----------
+
+async function sendPut(file, row, session) {
+  const request = await singleRequest(file, row);
+  row.set("requesting", "Requesting upload URL…");
+  const issued = await api("POST", "/uploads", request);
+  if (session !== state.session) return null;
+  row.li.dataset.fileId = issued.file_id;
+
+  row.show(0, file.size);
+  const xhr = await sendXhr(issued.upload.method || "PUT", issued.upload.url, file, {
+    headers: issued.upload.headers ?? {},
+    onProgress: (sent, total) => row.show(sent, total ?? file.size),
+  });
+  if (xhr.status !== 200) throw s3Error(xhr);
+  return issued.file_id;
+}
+
+async function sendForm(file, row, session) {
+  const request = await singleRequest(file, row);
+  row.set("requesting", "Requesting upload form…");
+  const issued = await api("POST", "/uploads/form", request);
+  if (session !== state.session) return null;
+  row.li.dataset.fileId = issued.file_id;
+
+  // Every field in the order given, then the file: S3 ignores fields after the file.
+  const form = new FormData();
+  for (const [name, value] of Object.entries(issued.upload.fields ?? {})) form.append(name, value);
+  form.append("file", file);
+
+  row.show(0, file.size);
+  const xhr = await sendXhr(issued.upload.method || "POST", issued.upload.url, form, {
+    // The total counts the form's fields too.
+    onProgress: (sent, total) => row.show(sent, total ?? file.size),
+  });
+  if (xhr.status < 200 || xhr.status >= 300) throw s3Error(xhr);
+  return issued.file_id;
+}
+
+// ---------- multipart: parts in parallel, each retried on its own, resumable ----------
+
+function partLength(entry, n) {
+  return n < entry.part_count ? entry.part_size : entry.size - (entry.part_count - 1) * entry.part_size;
+}
+
+async function startMultipart(file, row, session) {
+  row.set("requesting", "Requesting upload URLs…");
+  const issued = await api("POST", "/uploads/multipart", {
+    filename: file.name,
+    content_type: contentTypeOf(file),
+    size: file.size,
+  });
+  if (session !== state.session) return null;
+  const entry = {
+    owner: state.owner,
+    file_id: issued.file_id,
+    upload_id: issued.upload_id,
+    part_size: issued.part_size,
+    part_count: issued.part_count,
+    filename: file.name,
+    size: file.size,
+    last_modified: file.lastModified,
+    content_type: contentTypeOf(file),
+    started_at: new Date().toISOString(),
+  };
+  saveUnfinished(entry);
+  return runMultipart(entry, file, row, session, issued.parts, new Map());
+}
+
+async function resumeMultipart(entry, file, row, session) {
+  row.set("requesting", "Checking which parts storage already holds…");
+  let listing;
+  try {
+    listing = await api("GET", `/uploads/${encodeURIComponent(entry.file_id)}/parts`);
+  } catch (err) {
+    if (err.code === "upload_not_pending") {
+      // Completed already (another tab, or the answer to complete was lost).
+      forgetUnfinished(entry.file_id);
+      row.li.dataset.fileId = entry.file_id;
+      return entry.file_id;
+    }
+    if (err.status === 404) {
+      forgetUnfinished(entry.file_id);
+      row.set("requesting", "The unfinished upload had expired; starting over…");
+      return startMultipart(file, row, session);
+    }
+    throw err;
+  }
+  if (session !== state.session) return null;
+  const done = new Map();
+  for (const part of listing?.uploaded ?? []) {
+    // A part of another length (or without an ETag) is sent again; S3 keeps the newest.
+    if (typeof part.etag === "string" && part.size === partLength(entry, part.part_number)) {
+      done.set(part.part_number, part.etag);
+    }
+  }
+  return runMultipart(entry, file, row, session, listing?.parts ?? [], done);
+}
+
+// Uploads the parts not in `done` (part_number -> ETag), then completes the upload.
+async function runMultipart(entry, file, row, session, firstUrls, done) {
+  const job = {
+    entry,
+    file,
+    row,
+    session,
+    done,
+    urls: new Map(), // part_number -> presigned URL, from the pages the API gave
+    fetching: null, // the page of URLs being asked for
+    sent: new Map(), // part_number -> bytes sent so far, for parts in flight
+    retrying: new Map(), // part_number -> why its last try failed, until it succeeds
+    xhrs: new Set(), // this upload's requests in flight
+    failed: null,
+  };
+  addPartUrls(job, firstUrls);
+  row.li.dataset.fileId = entry.file_id;
+  state.active.add(entry.file_id);
+  renderUnfinished();
+  try {
+    const missing = [];
+    for (let n = 1; n <= entry.part_count; n += 1) if (!done.has(n)) missing.push(n);
+    showPartProgress(job);
+    await uploadParts(job, missing);
+    if (session !== state.session) return null;
+
+    row.set("completing", "Putting the parts together…");
+    const parts = [...done.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([partNumber, etag]) => ({ part_number: partNumber, etag: quoted(etag) }));
+    try {
+      await api("POST", `/uploads/${encodeURIComponent(entry.file_id)}/complete`, {
+        upload_id: entry.upload_id,
+        parts,
+      });
+    } catch (err) {
+      if (err.code !== "upload_not_pending") throw err; // completed already: fine
+    }
+    forgetUnfinished(entry.file_id);
+    return entry.file_id;
+  } catch (err) {
+    err.resumable = readUnfinished().some((e) => e.file_id === entry.file_id);
+    throw err;
+  } finally {
+    state.active.delete(entry.file_id);
+    renderUnfinished();
+  }
+}
+
+function quoted(etag) {
+  return etag.startsWith('"') ? etag : `"${etag}"`;
+}
+
+function addPartUrls(job, parts) {
+  for (const part of parts ?? []) job.urls.set(part.part_number, part.url);
+}
+
+function showPartProgress(job) {
+  let sent = 0;
+  for (const n of job.done.keys()) sent += partLength(job.entry, n);
+  for (const bytes of job.sent.values()) sent += bytes;
+  const { part_count: count } = job.entry;
+  const retrying = [...job.retrying].map(([n, why]) => `; retrying part ${n} after ${why}`).join("");
+  job.row.show(sent, job.entry.size, ` (${job.done.size} of ${count} part${count === 1 ? "" : "s"}${retrying})`);
+}
+
+// A few workers take the missing parts in order; the first part that fails for good stops
+// them all (the parts already stored stay, for a resume).
+async function uploadParts(job, missing) {
+  let next = 0;
+  const worker = async () => {
+    while (!job.failed && next < missing.length) {
+      const n = missing[next];
+      next += 1;
+      try {
+        const etag = await putPartWithRetry(job, n);
+        job.sent.delete(n);
+        job.retrying.delete(n);
+        job.done.set(n, etag);
+        showPartProgress(job);
+      } catch (err) {
+        if (!job.failed) {
+          job.failed = err;
+          for (const xhr of job.xhrs) xhr.abort();
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, missing.length) }, worker));
+  if (job.failed) throw job.failed;
+}
+
+async function putPartWithRetry(job, n) {
+  let freshUrl = false;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await putPart(job, n, await partUrl(job, n));
+    } catch (err) {
+      job.sent.delete(n);
+      if (job.failed || job.session !== state.session || err.cancelled) throw err;
+      // A 403 is most likely an expired URL: ask for a fresh one, once.
+      const expired = err.status === 403 && !freshUrl;
+      if (attempt >= PART_ATTEMPTS || !(err.retryable || expired)) {
+        const tries = attempt === 1 ? "" : ` after ${attempt} tries`;
+        throw new TransferError(`part ${n} of ${job.entry.part_count} was not accepted${tries}: ${err.message}`, err);
+      }
+      if (expired) {
+        freshUrl = true;
+        job.urls.delete(n);
+      }
+      job.retrying.set(n, err.status ? `HTTP ${err.status}` : "a network error");
+      showPartProgress(job);
+      await sleep(RETRY_BASE_MS * 2 ** (attempt - 1) * (0.8 + Math.random() * 0.4));
+      if (job.failed) throw err;
+    }
+  }
+}
+
+// PUTs exactly the part's bytes, with no other headers (Content-Length is signed).
+async function putPart(job, n, url) {
+  const start = (n - 1) * job.entry.part_size;
+  const blob = job.file.slice(start, start + partLength(job.entry, n));
+  const xhr = await sendXhr("PUT", url, blob, {
+    group: job.xhrs,
+    onProgress: (sent) => {
+      job.sent.set(n, sent);
+      showPartProgress(job);
+    },
+  });
+  if (xhr.status === 200) {
+    const etag = xhr.getResponseHeader("ETag");
+    if (!etag) {
+      throw new TransferError("storage did not show the part's ETag (the bucket's CORS rule must expose ETag)");
+    }
+    return etag;
+  }
+  const err = s3Error(xhr, `part ${n}`);
+  err.retryable = xhr.status >= 500 || xhr.status === 408 || xhr.status === 429;
+  throw err;
+}
+
+// The URL of part n, asking the API for the page of URLs from n when it is not known yet
+// (one request at a time, shared by the workers).
+async function partUrl(job, n) {
+  if (!job.urls.has(n) && job.fetching) await job.fetching.catch(() => {});
+  if (!job.urls.has(n)) {
+    job.fetching = api("GET", `/uploads/${encodeURIComponent(job.entry.file_id)}/parts?from=${n}`)
+      .then((data) => addPartUrls(job, data?.parts));
+    try {
+      await job.fetching;
+    } finally {
+      job.fetching = null;
+    }
+  }
+  const url = job.urls.get(n);
+  if (!url) throw new TransferError(`the API gave no URL for part ${n}`);
+  return url;
 }
 
 // Polls GET /files/{id} until the record leaves `pending`; null on timeout or sign-out.

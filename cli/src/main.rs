@@ -30,6 +30,10 @@ enum Command {
         /// Keys (kept across runs), objects and the outputs file.
         #[arg(long, default_value = ".local")]
         data_dir: PathBuf,
+        /// Serve the page from this directory instead of the copy built into the binary
+        /// (to edit it without rebuilding; `web` also serves the Uppy example once built).
+        #[arg(long)]
+        web_dir: Option<PathBuf>,
     },
     /// Print a JWT for USER that the local stack started with the same --data-dir accepts.
     Token {
@@ -67,7 +71,11 @@ enum Command {
 
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
-        Command::Up { port, data_dir } => commands::up::run(port, data_dir),
+        Command::Up {
+            port,
+            data_dir,
+            web_dir,
+        } => commands::up::run(port, data_dir, web_dir),
         Command::Token {
             user,
             ttl,

@@ -1,7 +1,10 @@
 // A real browser against `private-uploads up`: Debian's Chromium driven by playwright-core
 // (no browser download). Alice uploads a PNG, sees it listed and shown through the CDN
-// stand-in; Bob sees none of it; a slow upload shows its progress on the way; the token
-// command `up` prints works; stopping the stack leaves no process behind.
+// stand-in; Bob sees none of it; a slow upload shows its progress on the way; a multipart
+// upload retries the one part that failed; an interrupted multipart upload resumes after a
+// reload, sending only the missing parts; the POST form and the drop zone work; the token
+// command `up` prints works; stopping the stack leaves no process behind. The page is served
+// from this checkout's web/ (`--web-dir`).
 //
 // Run by ./scripts/test. Needs PRIVATE_UPLOADS_BIN (the built CLI) and Chromium at
 // CHROMIUM (default /usr/bin/chromium).
@@ -9,7 +12,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync, execSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,13 +35,18 @@ let upStdout = "";
 let browser;
 let dataDir;
 const apiUrl = `http://127.0.0.1:${PORT}`;
+const s3Url = `http://127.0.0.1:${PORT + 1}`;
 const cdnUrl = `http://127.0.0.1:${PORT + 2}`;
+const MIB = 1024 * 1024;
 
 before(async () => {
   assert.ok(BIN && existsSync(BIN), `PRIVATE_UPLOADS_BIN must name the built CLI (got ${BIN}); run ./scripts/test`);
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (or set CHROMIUM)`);
   dataDir = mkdtempSync(join(tmpdir(), "private-uploads-browser-"));
-  up = spawn(BIN, ["up", "--port", String(PORT), "--data-dir", dataDir], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  up = spawn(BIN, ["up", "--port", String(PORT), "--data-dir", dataDir, "--web-dir", join(REPO, "web")], {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   upExit = new Promise((done) => up.on("exit", (code, signal) => done({ code, signal })));
   let stderr = "";
   up.stderr.on("data", (chunk) => (stderr += chunk));
@@ -51,7 +59,10 @@ before(async () => {
         ready();
       }
     });
-    up.on("exit", (code) => fail(new Error(`up exited with ${code}:\n${upStdout}\n${stderr}`)));
+    up.on("exit", (code) => {
+      clearTimeout(timer);
+      fail(new Error(`up exited with ${code}:\n${upStdout}\n${stderr}`));
+    });
   });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -188,6 +199,259 @@ test("a slow upload shows its progress between 0 and 100% before it completes", 
   await row.first().waitFor({ timeout: 60_000 });
   const progress = page.locator("progress.upload-progress").first();
   assert.equal(await progress.evaluate((p) => p.value === p.max), true, "and then it completes");
+  await page.close();
+});
+
+// ---------- multipart, resume, POST form, drop zone ----------
+
+// 12 MiB: a whole 1×1 PNG (image decoders stop at its end), then filler, so the object passes
+// the type sniffing and still shows as an image. The server cuts it in parts of 5, 5 and 2 MiB.
+function bigPng(name) {
+  const dir = join(dataDir, "fixtures");
+  mkdirSync(dir, { recursive: true });
+  const filler = Buffer.alloc(12 * MIB - PNG.length);
+  for (let i = 0; i < filler.length; i += 1) filler[i] = i % 251;
+  const path = join(dir, name);
+  writeFileSync(path, Buffer.concat([PNG, filler]));
+  return path;
+}
+
+const partNumber = (url) => Number(new URL(url).searchParams.get("partNumber")) || null;
+
+// Counts the part PUTs the page sends, by part number (retries included).
+function countPartPuts(page) {
+  const puts = new Map();
+  page.on("request", (req) => {
+    const n = partNumber(req.url());
+    if (req.method() === "PUT" && req.url().startsWith(s3Url) && n) puts.set(n, (puts.get(n) ?? 0) + 1);
+  });
+  return puts;
+}
+
+async function openPage(user) {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on("pageerror", (err) => problems.push(err.message));
+  await page.goto(apiUrl);
+  await page.waitForSelector("#dev-user", { state: "visible" });
+  await signIn(page, user);
+  return { page, problems };
+}
+
+async function readyRow(page, name) {
+  const row = page.locator('#file-list tr[data-status="ready"]', { hasText: name });
+  await row.first().waitFor({ timeout: 60_000 });
+  assert.equal(await row.count(), 1, `one ready row for ${name}`);
+  return row.first();
+}
+
+// Opens the row's file and checks the CDN serves exactly `bytes`, shown as a 1×1 image.
+async function opensThroughCdn(page, row, user, bytes) {
+  const fileId = await row.getAttribute("data-file-id");
+  await row.locator(".open-button").click();
+  const image = page.locator("#preview-image");
+  await image.waitFor();
+  const src = await image.getAttribute("src");
+  assert.ok(src.startsWith(`${cdnUrl}/users/${user}/${fileId}?Expires=`), src);
+  await page.waitForFunction(() => document.querySelector("#preview-image")?.complete);
+  assert.equal(await image.evaluate((img) => img.naturalWidth), 1, "the image loaded through the CDN stand-in");
+  const served = await fetch(src);
+  assert.equal(served.status, 200);
+  assert.ok(Buffer.from(await served.arrayBuffer()).equals(bytes), "the CDN serves the very bytes uploaded");
+}
+
+test("a 12 MiB multipart upload retries the one part that failed, shows its progress, and ends ready", async () => {
+  const path = bigPng("big.png");
+  const { page, problems } = await openPage("dave");
+  const puts = countPartPuts(page);
+  // The first PUT of part 2 gets a 500 from "S3"; everything else goes through.
+  let failed = false;
+  await page.route(`${s3Url}/**`, (route) => {
+    const req = route.request();
+    if (req.method() === "PUT" && partNumber(req.url()) === 2 && !failed) {
+      failed = true;
+      return route.fulfill({
+        status: 500,
+        headers: { "access-control-allow-origin": apiUrl, "content-type": "application/xml" },
+        body: "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>",
+      });
+    }
+    return route.continue();
+  });
+
+  await page.setInputFiles("#file-input", path);
+  await page.click("#upload-button");
+  const [between] = await Promise.all([
+    page.waitForFunction(
+      () => {
+        const p = document.querySelector("progress.upload-progress");
+        return p && p.max > 1 && p.value > 0 && p.value < p.max ? p.value / p.max : null;
+      },
+      null,
+      { polling: 20, timeout: 30_000 },
+    ),
+    page.waitForFunction(
+      () => document.querySelector(".upload-status")?.textContent.includes("retrying part 2 after HTTP 500"),
+      null,
+      { polling: 20, timeout: 30_000 },
+    ),
+  ]);
+  const fraction = await between.jsonValue();
+  assert.equal(
+    await page.locator('#file-list tr[data-status="ready"]').count(),
+    0,
+    `progress was seen at ${Math.round(fraction * 100)}% before the upload completed`,
+  );
+
+  const row = await readyRow(page, "big.png");
+  assert.match(await row.textContent(), /12 MB/);
+  assert.ok(failed, "part 2 was failed once");
+  assert.deepEqual(Object.fromEntries(puts), { 1: 1, 2: 2, 3: 1 }, "only part 2 was sent again");
+  const upload = page.locator(".upload-row").first();
+  assert.equal(await upload.getAttribute("data-state"), "ready");
+  assert.equal(await upload.locator("progress").evaluate((p) => p.value === p.max && p.max === 12 * 1024 * 1024), true);
+  assert.equal(await page.evaluate(() => localStorage.getItem("private-uploads.unfinished")), null, "nothing left to resume");
+  assert.deepEqual(problems, [], "no script errors on the page");
+  await page.close();
+});
+
+test("an interrupted multipart upload resumes after a reload and sends only the missing parts", async () => {
+  const path = bigPng("big.png");
+  const bytes = readFileSync(path);
+  const { page, problems } = await openPage("erin");
+
+  // Part 1 goes through; parts 2 and 3 hang until the reload cuts them off.
+  const held = [];
+  await page.route(`${s3Url}/**`, (route) => {
+    const req = route.request();
+    if (req.method() === "PUT" && partNumber(req.url()) > 1) held.push(route);
+    else return route.continue();
+  });
+  const part1 = page.waitForResponse((r) => r.request().method() === "PUT" && partNumber(r.url()) === 1);
+  await page.setInputFiles("#file-input", path);
+  await page.click("#upload-button");
+  assert.equal((await part1).status(), 200);
+  await page.waitForFunction(() => document.querySelector(".upload-status")?.textContent.includes("(1 of 3 parts)"));
+  assert.equal(held.length, 2, "parts 2 and 3 were on their way");
+  const stored = await page.evaluate(() => localStorage.getItem("private-uploads.unfinished"));
+  assert.match(stored, /"filename":"big.png"/);
+  assert.doesNotMatch(stored, /X-Amz|Signature|eyJ|https?:\/\/127/, "no URL or token is kept");
+
+  await page.unrouteAll({ behavior: "ignoreErrors" });
+  await page.reload();
+  for (const route of held) await route.abort().catch(() => {});
+  const puts = countPartPuts(page);
+  await page.waitForSelector("#dev-user", { state: "visible" });
+
+  // Another user of the same browser is not offered erin's upload.
+  await signIn(page, "frank");
+  assert.equal(await page.locator("#unfinished").isHidden(), true);
+
+  await signIn(page, "erin");
+  const unfinished = page.locator("#unfinished-list li");
+  await unfinished.first().waitFor();
+  assert.equal(await unfinished.count(), 1);
+  assert.match(await unfinished.first().textContent(), /big\.png/);
+  const [chooser] = await Promise.all([
+    page.waitForEvent("filechooser"),
+    unfinished.first().locator(".resume-button").click(),
+  ]);
+  await chooser.setFiles(path);
+
+  const row = await readyRow(page, "big.png");
+  assert.deepEqual(Object.fromEntries(puts), { 2: 1, 3: 1 }, "part 1 was not sent again");
+  await page.locator("#unfinished").waitFor({ state: "hidden" });
+  assert.equal(await page.evaluate(() => localStorage.getItem("private-uploads.unfinished")), null);
+  await opensThroughCdn(page, row, "erin", bytes);
+  assert.deepEqual(problems, [], "no script errors on the page");
+  await page.close();
+});
+
+test("with the threshold lowered to 1 MiB a 2 MiB file goes in parts; its unfinished upload can be discarded", async () => {
+  const { page, problems } = await openPage("ivan");
+  const threshold = page.locator("#multipart-threshold");
+  await threshold.fill("1");
+  await threshold.blur();
+  const held = [];
+  await page.route(`${s3Url}/**`, (route) => {
+    if (route.request().method() === "PUT") held.push(route);
+    else return route.continue();
+  });
+  const part1 = page.waitForRequest((r) => r.method() === "PUT" && partNumber(r.url()) === 1);
+  const bytes = Buffer.concat([PNG, Buffer.alloc(2 * MIB - PNG.length, 3)]);
+  await page.setInputFiles("#file-input", { name: "two.png", mimeType: "image/png", buffer: bytes });
+  await page.click("#upload-button");
+  await part1;
+
+  await page.unrouteAll({ behavior: "ignoreErrors" });
+  await page.reload();
+  for (const route of held) await route.abort().catch(() => {});
+  await page.waitForSelector("#dev-user", { state: "visible" });
+  assert.equal(await threshold.inputValue(), "1", "the threshold is remembered");
+  await signIn(page, "ivan");
+  const unfinished = page.locator("#unfinished-list li");
+  await unfinished.first().waitFor();
+  assert.match(await unfinished.first().textContent(), /two\.png/);
+
+  await page.evaluate(() => (window.__noConfirm = true));
+  const discarded = page.waitForResponse((r) => r.request().method() === "DELETE" && r.url().includes("/uploads/"));
+  await unfinished.first().locator(".discard-button").click();
+  assert.equal((await discarded).status(), 204);
+  await page.locator("#unfinished").waitFor({ state: "hidden" });
+  await page.waitForFunction(() => document.querySelector("#status")?.textContent.startsWith("Discarded the unfinished upload of two.png"));
+  await page.locator("#file-list-empty").waitFor({ state: "visible" });
+  assert.equal(await page.locator("#file-list tr[data-file-id]").count(), 0, "no record is left behind");
+  assert.equal(await page.evaluate(() => localStorage.getItem("private-uploads.unfinished")), null);
+  assert.deepEqual(problems, [], "no script errors on the page");
+  await page.close();
+});
+
+test("with the POST form setting on, a small PNG goes to S3 as multipart/form-data and ends ready", async () => {
+  const { page, problems } = await openPage("grace");
+  await page.check("#use-form");
+  const toS3 = [];
+  page.on("request", (req) => {
+    if (req.url().startsWith(s3Url) && req.method() !== "OPTIONS") toS3.push(req);
+  });
+  await page.setInputFiles("#file-input", { name: "form.png", mimeType: "image/png", buffer: PNG });
+  await page.click("#upload-button");
+  const row = await readyRow(page, "form.png");
+
+  assert.equal(toS3.length, 1, `one request to S3: ${toS3.map((r) => r.method())}`);
+  const [post] = toS3;
+  assert.equal(post.method(), "POST");
+  assert.match(post.headers()["content-type"] ?? "", /^multipart\/form-data; boundary=/);
+  assert.equal(new URL(post.url()).search, "", "a form carries its signature in its fields, not in the URL");
+  await opensThroughCdn(page, row, "grace", PNG);
+
+  // The setting is remembered.
+  await page.reload();
+  await page.waitForSelector("#dev-user", { state: "visible" });
+  assert.equal(await page.isChecked("#use-form"), true);
+  assert.deepEqual(problems, [], "no script errors on the page");
+  await page.close();
+});
+
+test("a PNG dropped on the drop zone uploads and ends ready; the drop zone also opens the picker", async () => {
+  const { page, problems } = await openPage("heidi");
+  const [chooser] = await Promise.all([page.waitForEvent("filechooser"), page.click("#drop-zone")]);
+  assert.equal(chooser.isMultiple(), true);
+
+  const dataTransfer = await page.evaluateHandle((b64) => {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const dt = new DataTransfer();
+    dt.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+    return dt;
+  }, PNG.toString("base64"));
+  await page.dispatchEvent("#drop-zone", "dragenter", { dataTransfer });
+  await page.dispatchEvent("#drop-zone", "dragover", { dataTransfer });
+  assert.equal(await page.locator("#drop-zone.dragging").count(), 1, "the drop zone shows it will take the file");
+  await page.dispatchEvent("#drop-zone", "drop", { dataTransfer });
+  assert.equal(await page.locator("#drop-zone.dragging").count(), 0);
+
+  await readyRow(page, "dropped.png");
+  await page.waitForFunction(() => document.querySelector("#status")?.textContent === "1 of 1 file uploaded.");
+  assert.deepEqual(problems, [], "no script errors on the page");
   await page.close();
 });
 

@@ -2,9 +2,11 @@
 """Golden vectors from botocore, the reference implementation no one here wrote.
 
 Writes tests/golden/cloudfront.json (CloudFront signed URLs, canned and custom policies,
-RSA-SHA1, via botocore.signers.CloudFrontSigner) and tests/golden/s3_presign.json (S3 SigV4
-presigned PUTs via botocore.auth.S3SigV4QueryAuth, with signed headers and session tokens),
-with the clock pinned so the output is deterministic. The Rust test tests/golden.rs asserts
+RSA-SHA1, via botocore.signers.CloudFrontSigner), tests/golden/s3_presign.json (S3 SigV4
+presigned PUTs via botocore.auth.S3SigV4QueryAuth, with signed headers and session tokens)
+and tests/golden/s3_post.json (browser POST forms via the S3 client's
+generate_presigned_post, signature_version s3v4), with the clock pinned so the output is
+deterministic. The Rust test tests/golden.rs asserts
 that our signers produce the same URLs byte for byte.
 
     python tests/golden/generate.py           # rewrite the fixtures
@@ -15,11 +17,14 @@ import argparse
 import datetime
 import json
 import sys
+import urllib.parse
 from pathlib import Path
 from unittest import mock
 
 import botocore
 import botocore.auth
+import botocore.config
+import botocore.session
 import botocore.signers
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -115,6 +120,66 @@ def s3_vectors():
     return {"generator": f"botocore {botocore.__version__} S3SigV4QueryAuth", "vectors": vectors}
 
 
+def s3_post_vectors():
+    """Forms as the upload function issues them: its fields and conditions, in its order."""
+    owner_key = "users/3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a/019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d"
+    cases = [
+        # name, endpoint, region, bucket, key, token, ttl, filename, content type, size, sha256
+        ("virtual-hosted with checksum and session token", None, "eu-west-1", "private-uploads-example", owner_key,
+         "IQoJb3JpZ2luX2VjE/session+token==", 300, "holiday photo.png", "image/png", 1024,
+         "X3C/GKCGAHAW6UiwSu07ghA6Nr6kF1W2zd+vEKzjxu8="),
+        ("long-term credentials, no checksum", None, "us-east-1", "private-uploads-example", owner_key,
+         None, 600, "report.pdf", "application/pdf", 5 * 1024 * 1024 * 1024, None),
+        ("unicode, quotes and percent in the filename", None, "ap-northeast-1", "my-bucket-123", owner_key,
+         "t", 300, "写真 \"ümlaut\" 100% 😀.jpg", "image/jpeg", 12, None),
+        ("content type with parameters", None, "eu-central-1", "private-uploads-example", owner_key,
+         "t", 450, "notes.txt", "text/plain; charset=utf-8", 1, "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="),
+        ("path-style endpoint", "http://127.0.0.1:9000", "us-east-1", "private-uploads-local",
+         "users/alice/019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d", "local/dev+session=token", 300, "a.png", "image/png", 70, None),
+    ]
+    vectors = []
+    for name, endpoint, region, bucket, key, token, ttl, filename, content_type, size, sha256 in cases:
+        session = botocore.session.Session()
+        session.set_credentials("ASIAEXAMPLEACCESSKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", token)
+        config = botocore.config.Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path" if endpoint else "virtual"},
+        )
+        client = session.create_client("s3", region_name=region, endpoint_url=endpoint, config=config)
+        # x-amz-meta-filename is the filename as JavaScript's encodeURIComponent writes it.
+        encoded = urllib.parse.quote(filename, safe="-_.!~*'()")
+        fields = {"Content-Type": content_type, "x-amz-meta-filename": encoded}
+        conditions = [{"Content-Type": content_type}, {"x-amz-meta-filename": encoded},
+                      ["content-length-range", 1, size]]
+        if sha256:
+            fields["x-amz-checksum-sha256"] = sha256
+            conditions.append({"x-amz-checksum-sha256": sha256})
+        fields["success_action_status"] = "201"
+        conditions.append({"success_action_status": "201"})
+        post = client.generate_presigned_post(bucket, key, Fields=fields, Conditions=conditions, ExpiresIn=ttl)
+        vectors.append({
+            "name": name, "endpoint": endpoint, "region": region, "bucket": bucket, "key": key,
+            "access_key": "ASIAEXAMPLEACCESSKEY", "secret_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "token": token, "time": int(PINNED.timestamp()), "expires_seconds": ttl,
+            "filename": filename, "content_type": content_type, "size": size, "sha256": sha256,
+            "expected_url": post["url"],
+            "expected_fields": [[k, v] for k, v in post["fields"].items()],
+        })
+    return {"generator": f"botocore {botocore.__version__} generate_presigned_post (s3v4)", "vectors": vectors}
+
+
+class PinnedDatetime(datetime.datetime):
+    """datetime.datetime with the clock pinned, for the code paths that read it directly."""
+
+    @classmethod
+    def utcnow(cls):
+        return PINNED.replace(tzinfo=None)
+
+    @classmethod
+    def now(cls, tz=None):
+        return PINNED if tz else PINNED.replace(tzinfo=None)
+
+
 def render(value):
     return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
 
@@ -126,6 +191,9 @@ def main():
     with mock.patch("botocore.auth.get_current_datetime", return_value=PINNED), \
          mock.patch("botocore.signers.get_current_datetime", return_value=PINNED, create=True):
         files = {"cloudfront.json": render(cloudfront_vectors()), "s3_presign.json": render(s3_vectors())}
+    with mock.patch("botocore.auth.datetime.datetime", PinnedDatetime), \
+         mock.patch("botocore.signers.datetime.datetime", PinnedDatetime):
+        files["s3_post.json"] = render(s3_post_vectors())
     stale = []
     for name, text in files.items():
         path = HERE / name

@@ -21,6 +21,16 @@ pub mod schema;
 /// These tests call the functions directly; view URLs name a distribution nobody serves.
 pub const CDN: &str = "https://d111111abcdef8.cloudfront.net";
 
+/// How every PNG starts: record-ownership refuses an `image/png` that does not.
+pub const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+
+/// `len` bytes that pass for a PNG (its signature, then `fill`).
+pub fn png(len: usize, fill: u8) -> Vec<u8> {
+    let mut bytes = PNG_SIGNATURE.to_vec();
+    bytes.resize(len.max(PNG_SIGNATURE.len()), fill);
+    bytes
+}
+
 pub struct Stack {
     pub backend: Backend,
     _dir: tempfile::TempDir,

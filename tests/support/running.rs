@@ -41,6 +41,13 @@ impl Running {
 
     /// Start with some function settings changed, as `up` takes them from its environment.
     pub async fn start_with(overrides: &[(&str, &str)]) -> Self {
+        // `RUST_LOG=info cargo test …` shows what the stack logs.
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let mut options = StackOptions::with_port(dir.path().to_owned(), moto_program(), 0);
         options.overrides = overrides
@@ -146,16 +153,61 @@ impl Running {
         }
         assert_eq!(put.send().await.expect("S3 answers").status(), 200);
         let file_id = issued["file_id"].as_str().expect("a file id").to_owned();
+        let mut file = serde_json::Value::Null;
         for _ in 0..100 {
-            let (_, file) = self
+            file = self
                 .json("GET", &format!("/files/{file_id}"), Some(&token), None)
-                .await;
+                .await
+                .1;
             if file["status"] == "ready" {
                 return file_id;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{file_id} never became ready");
+        panic!("{file_id} never became ready: {file}");
+    }
+
+    /// `GET /files/{file_id}` as `user`, polled until the file exists (an upload by
+    /// temporary credentials has a record only once it arrived) and is no longer `pending`
+    /// (at most 5 s): the record as the owner sees it.
+    pub async fn settled(&self, user: &str, file_id: &str) -> Value {
+        let token = self.token(user);
+        let mut file = Value::Null;
+        for _ in 0..100 {
+            file = self
+                .json("GET", &format!("/files/{file_id}"), Some(&token), None)
+                .await
+                .1;
+            if file["status"] != "pending" && file["error"] != "file_not_found" {
+                return file;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        file
+    }
+
+    /// Whether the bucket holds `key` (asked with the stack's own credentials).
+    pub async fn object_exists(&self, key: &str) -> bool {
+        self.stack
+            .backend
+            .s3_client
+            .head_object()
+            .bucket(private_uploads::local::stack::BUCKET)
+            .key(key)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    /// Poll until the bucket no longer holds `key` (at most 5 s); whether it went.
+    pub async fn object_removed(&self, key: &str) -> bool {
+        for _ in 0..100 {
+            if !self.object_exists(key).await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
     }
 
     pub fn cloudfront_key(&self) -> SigningKey {

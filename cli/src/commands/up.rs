@@ -7,7 +7,7 @@ use super::shell_word;
 use crate::local::stack::{LocalStack, StackOptions};
 use crate::local::template::Template;
 
-pub fn run(port: u16, data_dir: PathBuf) -> Result<(), String> {
+pub fn run(port: u16, data_dir: PathBuf, web_dir: Option<PathBuf>) -> Result<(), String> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -27,6 +27,15 @@ pub fn run(port: u16, data_dir: PathBuf) -> Result<(), String> {
         .map_err(|e| format!("cannot resolve {}: {e}", data_dir.display()))?;
     let mut options = StackOptions::with_port(data_dir.clone(), moto, port);
     options.overrides = tunable_overrides(&Template::load()?);
+    if let Some(dir) = web_dir {
+        if !dir.join("index.html").is_file() {
+            return Err(format!("--web-dir {}: no index.html there", dir.display()));
+        }
+        options.web_dir = Some(
+            dir.canonicalize()
+                .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?,
+        );
+    }
 
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {

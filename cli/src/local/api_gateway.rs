@@ -413,6 +413,40 @@ pub struct LocalApi {
     /// Mints tokens for `/local/token` (the page's dev sign-in).
     pub idp: Arc<LocalIdp>,
     pub api_url: String,
+    /// Serve the page from this directory instead of the copy built in (`up --web-dir`).
+    pub web_dir: Option<std::path::PathBuf>,
+}
+
+/// The media type of a static file, by its extension; `None` for what the page server does
+/// not serve.
+fn static_type(path: &str) -> Option<&'static str> {
+    let extension = path.rsplit_once('.').map(|(_, e)| e)?;
+    Some(match extension {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        _ => return None,
+    })
+}
+
+/// A file under `dir` named by a URL path (`/` and `/x/` mean their `index.html`); `None`
+/// for paths with `..`, `.` or empty segments, or of a type not served.
+fn static_file(dir: &std::path::Path, path: &str) -> Option<(std::path::PathBuf, &'static str)> {
+    let mut relative = path.strip_prefix('/').unwrap_or(path).to_owned();
+    if relative.is_empty() || relative.ends_with('/') {
+        relative.push_str("index.html");
+    }
+    if relative.split('/').any(|segment| {
+        segment.is_empty() || segment == "." || segment == ".." || segment.contains('\\')
+    }) {
+        return None;
+    }
+    let media_type = static_type(&relative)?;
+    Some((dir.join(relative), media_type))
 }
 
 impl LocalApi {
@@ -430,6 +464,15 @@ impl LocalApi {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let raw_query = request.uri().query().unwrap_or("").to_owned();
+        if method == Method::GET
+            && let Some(dir) = &self.web_dir
+            && let Some((file, media_type)) = static_file(dir, &path)
+        {
+            return match tokio::fs::read(&file).await {
+                Ok(bytes) => respond(StatusCode::OK, media_type, bytes),
+                Err(_) => gateway_message(StatusCode::NOT_FOUND, "Not Found"),
+            };
+        }
         match (&method, path.as_str()) {
             (&Method::GET, "/" | "/index.html") => {
                 return respond(StatusCode::OK, "text/html; charset=utf-8", INDEX_HTML);
@@ -562,6 +605,40 @@ fn from_lambda(response: lambda_http::Response<lambda_http::Body>) -> HttpRespon
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_page_server_serves_files_under_its_directory_only() {
+        let dir = std::path::Path::new("/srv/web");
+        let file = |p: &str| static_file(dir, p).map(|(f, t)| (f.display().to_string(), t));
+        assert_eq!(
+            file("/"),
+            Some(("/srv/web/index.html".into(), "text/html; charset=utf-8"))
+        );
+        assert_eq!(
+            file("/uppy/"),
+            Some((
+                "/srv/web/uppy/index.html".into(),
+                "text/html; charset=utf-8"
+            ))
+        );
+        assert_eq!(
+            file("/uppy/dist/uppy.min.mjs"),
+            Some((
+                "/srv/web/uppy/dist/uppy.min.mjs".into(),
+                "text/javascript; charset=utf-8"
+            ))
+        );
+        for refused in [
+            "/../etc/passwd.html",
+            "/a/./b.js",
+            "//x.js",
+            "/a\\..\\b.js",
+            "/uploads",
+            "/x.sh",
+        ] {
+            assert_eq!(file(refused), None, "{refused}");
+        }
+    }
+
     use super::*;
     use crate::keys::{KeyKind, generate};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -5,6 +5,9 @@
 //! | `api_gateway.rs` | the HTTP API: routes and CORS from the template, the JWT authorizer |
 //! | `idp.rs` | the identity provider (Cognito): dev users' tokens |
 //! | `s3.rs` | the bucket: SigV4-checking S3, its CORS rule, ObjectCreated events |
+//! | `s3_multipart.rs` | the bucket's multipart uploads, where s3s-fs does less than S3 |
+//! | `sts.rs` | STS AssumeRole, and its credentials held to their policies in the bucket |
+//! | `iam.rs` | the IAM policy evaluation that the bucket applies to those credentials |
 //! | `cdn.rs` | the CloudFront distribution: signed URLs only |
 //! | `moto.rs` | DynamoDB, Secrets Manager, STS (moto server), the table and the secret |
 //! | `template.rs` | reads `template.yaml`, so the stand-ins serve what the stack deploys |
@@ -13,9 +16,12 @@
 
 pub mod api_gateway;
 pub mod cdn;
+pub mod iam;
 pub mod idp;
 pub mod moto;
 pub mod s3;
+pub mod s3_multipart;
 pub mod server;
 pub mod stack;
+pub mod sts;
 pub mod template;

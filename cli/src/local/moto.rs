@@ -3,7 +3,9 @@
 //! them.
 //!
 //! moto checks what we need from these services (conditional writes, secrets, AssumeRole);
-//! it is not used for S3, whose presigned URLs it accepts without checking them.
+//! it is not used for S3, whose presigned URLs it accepts without checking them. It runs
+//! with its requests serialized (`moto_serialized.py`), because its DynamoDB transactions
+//! are not isolated from concurrent requests and DynamoDB's are.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -49,6 +51,28 @@ pub fn find_moto_server(start: &Path) -> Result<PathBuf, String> {
         .ok_or_else(|| INSTALL_HINT.to_owned())
 }
 
+/// moto's server, with each request handled alone (see the file: moto's DynamoDB
+/// transactions are not isolated otherwise).
+const SERIALIZED: &str = include_str!("moto_serialized.py");
+
+/// The Python that runs `moto_server` (its `#!` line), which can import moto.
+fn interpreter(program: &Path) -> Result<PathBuf, String> {
+    let text = std::fs::read(program)
+        .map_err(|e| format!("cannot read {}: {e}. {INSTALL_HINT}", program.display()))?;
+    let first = text.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(first);
+    line.strip_prefix("#!")
+        .and_then(|rest| rest.split_whitespace().next())
+        .filter(|python| Path::new(python).is_file())
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            format!(
+                "{} is not the moto_server script of a Python environment. {INSTALL_HINT}",
+                program.display()
+            )
+        })
+}
+
 /// A running moto server; killed when dropped.
 pub struct Moto {
     pub endpoint: String,
@@ -60,8 +84,9 @@ impl Moto {
     /// connections.
     pub async fn start(program: &Path, port: u16) -> Result<Self, String> {
         let port = if port == 0 { free_port()? } else { port };
-        let child = Command::new(program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let python = interpreter(program)?;
+        let child = Command::new(&python)
+            .args(["-c", SERIALIZED, "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

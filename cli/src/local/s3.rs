@@ -2,8 +2,14 @@
 //! behaves like S3 where our product depends on it.
 //!
 //! What the wrapper adds to s3s-fs:
+//! - keys kept literally, as S3 keeps them (s3s-fs would write `users/a/../b/x` to
+//!   `users/b/x`): see [`fs_key`];
 //! - a PUT whose body does not match its `x-amz-checksum-sha256` is refused *before*
 //!   anything is stored (s3s-fs writes the file, then answers BadDigest, leaving it behind);
+//! - multipart uploads as S3 does them (`s3_multipart.rs`): part ETags listed, part
+//!   checksums checked, completions checked in full (and the full-object CRC64NVME) before
+//!   anything is assembled;
+//! - temporary credentials from the local STS, held to their session policy (`sts.rs`);
 //! - HEAD and GET return an object's checksums only when asked (`x-amz-checksum-mode:
 //!   ENABLED`), as S3 does (s3s-fs always returns them, which would hide a caller that
 //!   forgot to ask);
@@ -25,6 +31,8 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use super::s3_multipart::{self, Upload, Uploads, check_part, no_such_upload, plan_completion};
+use super::sts::{AssumeRole, SessionAccess, SessionAuth};
 use super::template::CorsRule;
 
 /// One object creation, as S3 would notify it.
@@ -72,29 +80,107 @@ impl ObjectCreated {
     }
 }
 
-struct Notifying {
+struct LocalBucket {
     fs: s3s_fs::FileSystem,
+    /// `http://127.0.0.1:port`, for the `Location` of a completed upload.
+    endpoint: String,
     root: PathBuf,
     events: mpsc::UnboundedSender<ObjectCreated>,
     sequence: AtomicU64,
+    uploads: Uploads,
 }
 
-impl Notifying {
-    fn notify(&self, kind: &'static str, bucket: &str, key: &str, etag: Option<&ETag>) {
-        let size = std::fs::metadata(self.root.join(bucket).join(key))
+/// The name s3s-fs stores a key under: each `/`-separated segment that is empty, `.` or
+/// `..` (which s3s-fs would collapse into a path, writing `users/a/../b/x` to `users/b/x`) is
+/// escaped, as is `%`, so that every key is kept literally, as S3 keeps it.
+pub fn fs_key(key: &str) -> String {
+    key.split('/')
+        .map(|segment| match segment {
+            "" => "%".to_owned(),
+            "." => "%2E".to_owned(),
+            ".." => "%2E%2E".to_owned(),
+            other => other.replace('%', "%25"),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The inverse of [`fs_key`].
+pub fn s3_key(stored: &str) -> String {
+    stored
+        .split('/')
+        .map(|segment| match segment {
+            "%" => String::new(),
+            "%2E" => ".".to_owned(),
+            "%2E%2E" => "..".to_owned(),
+            other => other.replace("%25", "%"),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+impl LocalBucket {
+    fn notify(&self, kind: &'static str, bucket: &str, key: &str, etag: &str) {
+        let size = std::fs::metadata(self.root.join(bucket).join(fs_key(key)))
             .map(|m| m.len())
             .unwrap_or(0);
         let sequencer = format!("{:018X}", self.sequence.fetch_add(1, Ordering::SeqCst));
-        let etag = etag.map(|e| e.value().to_owned()).unwrap_or_default();
         let _ = self.events.send(ObjectCreated {
             kind,
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             size,
-            etag,
+            etag: etag.trim_matches('"').to_owned(),
             sequencer,
         });
     }
+
+    /// Where s3s-fs keeps what it knows of an object beyond its bytes (ETag, checksums).
+    fn internal_info_path(&self, bucket: &str, stored_key: &str) -> PathBuf {
+        let encode =
+            |s: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
+        self.root.join(format!(
+            ".bucket-{}.object-{}.internal.json",
+            encode(bucket),
+            encode(stored_key)
+        ))
+    }
+
+    /// After a completion: the object's checksums are exactly the completed upload's (s3s-fs
+    /// would keep those of an earlier object of the same key).
+    fn set_checksums(
+        &self,
+        bucket: &str,
+        stored_key: &str,
+        crc64nvme: Option<&str>,
+    ) -> S3Result<()> {
+        let path = self.internal_info_path(bucket, stored_key);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|_| "{}".into());
+        let mut info: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&text).unwrap_or_default();
+        info.retain(|name, _| !name.starts_with("checksum_"));
+        if let Some(crc) = crc64nvme {
+            info.insert("checksum_crc64nvme".into(), crc.into());
+        }
+        std::fs::write(&path, serde_json::Value::Object(info).to_string())
+            .map_err(|e| s3_error!(InternalError, "cannot store the checksums: {e}"))
+    }
+}
+
+/// Read a whole request body.
+async fn read_all(body: Option<StreamingBlob>) -> S3Result<Vec<Bytes>> {
+    let Some(body) = body else {
+        return Ok(Vec::new());
+    };
+    body.try_collect()
+        .await
+        .map_err(|_| s3_error!(IncompleteBody, "the request body could not be read"))
+}
+
+fn rewrap(chunks: Vec<Bytes>) -> Option<StreamingBlob> {
+    Some(StreamingBlob::wrap(futures_util::stream::iter(
+        chunks.into_iter().map(Ok::<_, std::io::Error>),
+    )))
 }
 
 /// Clear the checksum fields of a HEAD or GET output (they have the same names in both).
@@ -130,44 +216,87 @@ macro_rules! delegate {
 }
 
 #[async_trait]
-impl S3 for Notifying {
+impl S3 for LocalBucket {
     delegate! {
         create_bucket: CreateBucketInput => CreateBucketOutput;
         delete_bucket: DeleteBucketInput => DeleteBucketOutput;
-        delete_object: DeleteObjectInput => DeleteObjectOutput;
-        delete_objects: DeleteObjectsInput => DeleteObjectsOutput;
         get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
         head_bucket: HeadBucketInput => HeadBucketOutput;
         list_buckets: ListBucketsInput => ListBucketsOutput;
-        list_objects: ListObjectsInput => ListObjectsOutput;
-        list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
-        create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput;
-        upload_part: UploadPartInput => UploadPartOutput;
-        upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
-        list_parts: ListPartsInput => ListPartsOutput;
-        abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
     }
 
     async fn head_object(
         &self,
-        req: S3Request<HeadObjectInput>,
+        mut req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let asked = checksum_asked(req.input.checksum_mode.as_ref());
+        req.input.key = fs_key(&req.input.key);
         let mut response = self.fs.head_object(req).await?;
+        let out = &mut response.output;
         if !asked {
             forget_checksums!(response.output);
+        } else if out.checksum_crc64nvme.is_some() || out.checksum_sha256.is_some() {
+            out.checksum_type = Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT));
         }
         Ok(response)
     }
 
     async fn get_object(
         &self,
-        req: S3Request<GetObjectInput>,
+        mut req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let asked = checksum_asked(req.input.checksum_mode.as_ref());
+        req.input.key = fs_key(&req.input.key);
         let mut response = self.fs.get_object(req).await?;
         if !asked {
             forget_checksums!(response.output);
+        }
+        Ok(response)
+    }
+
+    async fn delete_object(
+        &self,
+        mut req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        req.input.key = fs_key(&req.input.key);
+        self.fs.delete_object(req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        mut req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        for object in &mut req.input.delete.objects {
+            object.key = fs_key(&object.key);
+        }
+        let mut response = self.fs.delete_objects(req).await?;
+        for deleted in response.output.deleted.iter_mut().flatten() {
+            deleted.key = deleted.key.as_deref().map(s3_key);
+        }
+        for error in response.output.errors.iter_mut().flatten() {
+            error.key = error.key.as_deref().map(s3_key);
+        }
+        Ok(response)
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let mut response = self.fs.list_objects(req).await?;
+        for object in response.output.contents.iter_mut().flatten() {
+            object.key = object.key.as_deref().map(s3_key);
+        }
+        Ok(response)
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let mut response = self.fs.list_objects_v2(req).await?;
+        for object in response.output.contents.iter_mut().flatten() {
+            object.key = object.key.as_deref().map(s3_key);
         }
         Ok(response)
     }
@@ -179,13 +308,7 @@ impl S3 for Notifying {
         if let Some(expected) = req.input.checksum_sha256.clone() {
             // Hash first, store second: a bad body must leave nothing (and no old object
             // overwritten) behind, as on S3.
-            let Some(body) = req.input.body.take() else {
-                return Err(s3_error!(IncompleteBody));
-            };
-            let chunks: Vec<Bytes> = body
-                .try_collect()
-                .await
-                .map_err(|_| s3_error!(IncompleteBody, "the request body could not be read"))?;
+            let chunks = read_all(req.input.body.take()).await?;
             let mut hasher = Sha256::new();
             for chunk in &chunks {
                 hasher.update(chunk);
@@ -200,47 +323,258 @@ impl S3 for Notifying {
                     "The SHA256 you specified did not match the calculated checksum."
                 ));
             }
-            let stream =
-                futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));
-            req.input.body = Some(StreamingBlob::wrap(stream));
+            req.input.body = rewrap(chunks);
         }
         // The trait's default `post_object` (a browser form upload) lands here too.
-        let kind = if req.method == http::Method::POST {
-            "Post"
-        } else {
-            "Put"
-        };
+        let is_form = req.method == http::Method::POST;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let response = self.fs.put_object(req).await?;
-        self.notify(kind, &bucket, &key, response.output.e_tag.as_ref());
+        req.input.key = fs_key(&key);
+        let mut response = self.fs.put_object(req).await?;
+        let etag = response
+            .output
+            .e_tag
+            .as_ref()
+            .map(|e| e.value().to_owned())
+            .unwrap_or_default();
+        if is_form && let Ok(value) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+            // S3 answers a form with the ETag header too (s3s sends only the XML body's).
+            response.headers.insert(http::header::ETAG, value);
+        }
+        self.notify(if is_form { "Post" } else { "Put" }, &bucket, &key, &etag);
         Ok(response)
     }
 
     async fn copy_object(
         &self,
-        req: S3Request<CopyObjectInput>,
+        mut req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        req.input.key = fs_key(&key);
+        if let CopySource::Bucket { key: source, .. } = &mut req.input.copy_source {
+            *source = fs_key(source).into();
+        }
         let response = self.fs.copy_object(req).await?;
         let etag = response
             .output
             .copy_object_result
             .as_ref()
-            .and_then(|r| r.e_tag.clone());
-        self.notify("Copy", &bucket, &key, etag.as_ref());
+            .and_then(|r| r.e_tag.as_ref())
+            .map(|e| e.value().to_owned())
+            .unwrap_or_default();
+        self.notify("Copy", &bucket, &key, &etag);
         Ok(response)
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        mut req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let key = req.input.key.clone();
+        let full_object_crc64 = req
+            .input
+            .checksum_algorithm
+            .as_ref()
+            .is_some_and(|a| a.as_str() == ChecksumAlgorithm::CRC64NVME)
+            && req
+                .input
+                .checksum_type
+                .as_ref()
+                .is_none_or(|t| t.as_str() == ChecksumType::FULL_OBJECT);
+        let bucket = req.input.bucket.clone();
+        req.input.key = fs_key(&key);
+        // S3 lets anyone allowed to the key continue an upload; s3s-fs would bind it to
+        // the access key that created it.
+        req.credentials = None;
+        let mut response = self.fs.create_multipart_upload(req).await?;
+        let upload_id = response.output.upload_id.clone().unwrap_or_default();
+        self.uploads.start(
+            &upload_id,
+            Upload {
+                bucket,
+                fs_key: fs_key(&key),
+                full_object_crc64,
+                parts: Default::default(),
+            },
+        );
+        response.output.key = Some(key);
+        if full_object_crc64 {
+            response.output.checksum_algorithm =
+                Some(ChecksumAlgorithm::from_static(ChecksumAlgorithm::CRC64NVME));
+            response.output.checksum_type =
+                Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT));
+        }
+        Ok(response)
+    }
+
+    async fn upload_part(
+        &self,
+        mut req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        let upload_id = req.input.upload_id.clone();
+        let upload = self.uploads.get(&upload_id)?;
+        if upload.fs_key != fs_key(&req.input.key) {
+            return Err(no_such_upload());
+        }
+        let chunks = read_all(req.input.body.take()).await?;
+        let bytes: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        let part = check_part(
+            &bytes,
+            &upload,
+            req.input.checksum_crc64nvme.as_deref(),
+            req.input.checksum_sha256.as_deref(),
+        )?;
+        let number = req.input.part_number;
+        req.input.body = rewrap(chunks);
+        req.input.key = upload.fs_key.clone();
+        req.input.checksum_crc64nvme = None;
+        req.input.checksum_sha256 = None;
+        req.credentials = None;
+        let mut response = self.fs.upload_part(req).await?;
+        response.output.checksum_crc64nvme = part.crc64nvme.clone();
+        self.uploads.record_part(&upload_id, number, part);
+        Ok(response)
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = &req.input;
+        let upload = self.uploads.get(&input.upload_id)?;
+        if upload.fs_key != fs_key(&input.key) {
+            return Err(no_such_upload());
+        }
+        Ok(S3Response::new(s3_multipart::list_parts(
+            &upload,
+            &input.key,
+            &input.upload_id,
+            input.part_number_marker,
+            input.max_parts,
+        )))
     }
 
     async fn complete_multipart_upload(
         &self,
-        req: S3Request<CompleteMultipartUploadInput>,
+        mut req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let response = self.fs.complete_multipart_upload(req).await?;
-        let etag = response.output.e_tag.clone();
-        self.notify("CompleteMultipartUpload", &bucket, &key, etag.as_ref());
+        let upload_id = req.input.upload_id.clone();
+        let upload = self.uploads.get(&upload_id)?;
+        if upload.fs_key != fs_key(&key) {
+            return Err(no_such_upload());
+        }
+        let listed = req
+            .input
+            .multipart_upload
+            .as_ref()
+            .and_then(|m| m.parts.clone())
+            .unwrap_or_default();
+        // Everything S3 checks, checked before anything is touched: a refused completion
+        // leaves the upload as it was.
+        let plan = plan_completion(
+            &self.root,
+            &upload_id,
+            &upload,
+            &listed,
+            req.input.checksum_crc64nvme.as_deref(),
+            req.input.checksum_type.as_ref(),
+        )?;
+        if req.input.if_none_match.is_some()
+            && self.root.join(&bucket).join(&upload.fs_key).exists()
+        {
+            return Err(s3_error!(
+                PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold"
+            ));
+        }
+        s3_multipart::renumber(&self.root, &upload_id, &upload, &plan)?;
+        if let Some(multipart) = req.input.multipart_upload.as_mut() {
+            multipart.parts = Some(
+                (1..=listed.len())
+                    .map(|n| s3s::dto::CompletedPart {
+                        part_number: i32::try_from(n).ok(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            );
+        }
+        req.input.key = upload.fs_key.clone();
+        req.input.checksum_crc64nvme = None;
+        req.input.checksum_type = None;
+        req.credentials = None;
+        let mut response = self.fs.complete_multipart_upload(req).await?;
+        if let Some(finished) = response.output.future.take() {
+            response.output = finished.await?;
+        }
+        self.uploads.finish(&upload_id);
+        self.set_checksums(&bucket, &upload.fs_key, plan.crc64nvme.as_deref())?;
+        let etag = response
+            .output
+            .e_tag
+            .as_ref()
+            .map(|e| e.value().to_owned())
+            .unwrap_or(plan.etag);
+        response.output.key = Some(key.clone());
+        // S3 answers with the object's URL; s3s-fs leaves it out (and Uppy needs it).
+        response.output.location = Some(format!(
+            "{}/{bucket}/{}",
+            self.endpoint,
+            shared::domain::s3_event::encode_event_key(&key).replace('+', "%20")
+        ));
+        response.output.checksum_crc64nvme = plan.crc64nvme.clone();
+        if plan.crc64nvme.is_some() {
+            response.output.checksum_type =
+                Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT));
+        }
+        self.notify("CompleteMultipartUpload", &bucket, &key, &etag);
         Ok(response)
     }
+
+    async fn abort_multipart_upload(
+        &self,
+        mut req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let upload_id = req.input.upload_id.clone();
+        let upload = self.uploads.get(&upload_id)?;
+        if upload.fs_key != fs_key(&req.input.key) {
+            return Err(no_such_upload());
+        }
+        req.input.key = upload.fs_key.clone();
+        req.credentials = None;
+        let response = self.fs.abort_multipart_upload(req).await?;
+        self.uploads.finish(&upload_id);
+        Ok(response)
+    }
+}
+
+/// A form that breaks its POST policy (a condition not met, a field the policy does not
+/// name): s3s answers 400 `InvalidPolicyDocument`; S3 answers 403 `AccessDenied`, "Invalid
+/// according to Policy", keeping 400 for a policy it cannot read.
+async fn policy_failures_as_s3_answers_them(
+    mut response: http::Response<s3s::Body>,
+) -> http::Response<s3s::Body> {
+    let Ok(body) = response.body_mut().store_all_limited(64 * 1024).await else {
+        return response;
+    };
+    let text = String::from_utf8_lossy(&body);
+    let unmet = text.contains("<Code>InvalidPolicyDocument</Code>")
+        && (text.contains("Policy condition") || text.contains("not specified in the policy"));
+    if !unmet {
+        *response.body_mut() = s3s::Body::from(body);
+        return response;
+    }
+    let message = text
+        .split("<Message>")
+        .nth(1)
+        .and_then(|m| m.split("</Message>").next())
+        .unwrap_or("");
+    let rewritten = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>Invalid according to Policy: {message}</Message></Error>"
+    );
+    *response.status_mut() = http::StatusCode::FORBIDDEN;
+    response.headers_mut().remove(http::header::CONTENT_LENGTH);
+    *response.body_mut() = s3s::Body::from(rewritten);
+    response
 }
 
 /// S3 returns stored checksums only to a request with `x-amz-checksum-mode: ENABLED`.
@@ -326,13 +660,14 @@ pub struct LocalS3 {
 }
 
 impl LocalS3 {
-    /// Serve `root` (one directory per bucket) with signature checking for one key pair;
-    /// object creations are sent to `events`. `port` 0 picks a free port.
+    /// Serve `root` (one directory per bucket), checking signatures against the sessions
+    /// `sts` holds (the stack's own key pair, and the credentials its AssumeRole issues) and
+    /// answering that AssumeRole; object creations are sent to `events`. `port` 0 picks a
+    /// free port.
     pub async fn start(
         root: &Path,
         port: u16,
-        access_key: &str,
-        secret_key: &str,
+        sts: AssumeRole,
         cors: S3Cors,
         events: mpsc::UnboundedSender<ObjectCreated>,
     ) -> Result<Self, String> {
@@ -340,22 +675,28 @@ impl LocalS3 {
             .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
         let fs = s3s_fs::FileSystem::new(root)
             .map_err(|e| format!("s3s-fs cannot use {}: {e:?}", root.display()))?;
-        let start = chrono::Utc::now().timestamp_micros().max(0) as u64;
-        let s3 = Notifying {
-            fs,
-            root: root.to_owned(),
-            events,
-            sequence: AtomicU64::new(start),
-        };
-        let mut builder = s3s::service::S3ServiceBuilder::new(s3);
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(access_key, secret_key));
-        let service = builder.build();
-        let cors = Arc::new(cors);
-
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let endpoint = format!("http://{addr}");
+        let start = chrono::Utc::now().timestamp_micros().max(0) as u64;
+        let s3 = LocalBucket {
+            fs,
+            endpoint: endpoint.clone(),
+            root: root.to_owned(),
+            events,
+            sequence: AtomicU64::new(start),
+            uploads: Uploads::default(),
+        };
+        let sessions = sts.sessions.clone();
+        let mut builder = s3s::service::S3ServiceBuilder::new(s3);
+        builder.set_auth(SessionAuth(sessions.clone()));
+        builder.set_access(SessionAccess(sessions));
+        builder.set_route(sts);
+        let service = builder.build();
+        let cors = Arc::new(cors);
+
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(super::server::serve(
             listener,
@@ -367,14 +708,18 @@ impl LocalS3 {
                     if req.method() == http::Method::OPTIONS {
                         return Ok(cors.preflight(&req));
                     }
+                    let is_post = req.method() == http::Method::POST;
                     let mut response = service.call(req.map(s3s::Body::from)).await?;
+                    if is_post && response.status() == http::StatusCode::BAD_REQUEST {
+                        response = policy_failures_as_s3_answers_them(response).await;
+                    }
                     cors.decorate(origin.as_ref(), response.headers_mut());
                     Ok::<_, s3s::HttpError>(response)
                 }
             },
         ));
         Ok(Self {
-            endpoint: format!("http://{addr}"),
+            endpoint,
             stop,
             task: Some(task),
         })
@@ -399,4 +744,26 @@ impl Drop for LocalS3 {
 pub fn create_bucket_dir(root: &Path, bucket: &str) -> Result<(), String> {
     std::fs::create_dir_all(root.join(bucket))
         .map_err(|e| format!("cannot create bucket {bucket}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_stored_literally_and_read_back() {
+        for (key, stored) in [
+            ("users/alice/019a", "users/alice/019a"),
+            ("users/alice/../bob/x", "users/alice/%2E%2E/bob/x"),
+            ("users/bob/./x", "users/bob/%2E/x"),
+            ("users/bob//x", "users/bob/%/x"),
+            ("users/bob/x/..", "users/bob/x/%2E%2E"),
+            ("users/a%2E%2E/x", "users/a%252E%252E/x"),
+            ("users/%/x", "users/%25/x"),
+            ("..", "%2E%2E"),
+        ] {
+            assert_eq!(fs_key(key), stored, "{key}");
+            assert_eq!(s3_key(stored), key, "{stored}");
+        }
+    }
 }

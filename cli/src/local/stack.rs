@@ -28,6 +28,7 @@ use super::idp::LocalIdp;
 pub use super::idp::{JWT_AUDIENCE, JWT_ISSUER};
 use super::moto::{Moto, create_secret, create_table};
 use super::s3::{LocalS3, ObjectCreated, S3Cors};
+use super::sts::{AssumeRole, Sessions};
 use super::template::Template;
 use crate::keys::{PemPair, load_or_create};
 
@@ -44,6 +45,10 @@ pub const SESSION_TOKEN: &str = "local/dev+session=token";
 pub const UPLOAD_FUNCTION: &str = "IssueUploadUrlFunction";
 pub const VIEW_FUNCTION: &str = "IssueViewUrlFunction";
 pub const OWNERSHIP_FUNCTION: &str = "RecordOwnershipFunction";
+/// The template's role for browsers' temporary credentials, and its local ARN.
+pub const CREDENTIALS_ROLE: &str = "UploadCredentialsRole";
+pub const CREDENTIALS_ROLE_ARN: &str =
+    "arn:aws:iam::123456789012:role/private-uploads-local-uploader";
 
 /// The functions' signing credentials: temporary, with a session token, as on Lambda.
 pub fn credentials() -> Credentials {
@@ -114,12 +119,28 @@ impl Backend {
             std::fs::remove_dir_all(&s3_root)
                 .map_err(|e| format!("cannot clear {}: {e}", s3_root.display()))?;
         }
+        let aws = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(credentials())
+            .endpoint_url(&moto.endpoint)
+            .load()
+            .await;
+        // The role browsers' credentials come from, with the policy the template gives it.
+        let bucket_arn = format!("arn:aws:s3:::{BUCKET}");
+        let role_policies = template.role_policies(
+            CREDENTIALS_ROLE,
+            &BTreeMap::from([("FilesBucket.Arn", bucket_arn)]),
+        )?;
+        let sts = AssumeRole {
+            sessions: Sessions::with_principal(ACCESS_KEY, SECRET_KEY),
+            moto: aws_sdk_sts::Client::new(&aws),
+            role_policy: super::iam::union(&role_policies),
+        };
         let (sender, events) = mpsc::unbounded_channel();
         let s3 = LocalS3::start(
             &s3_root,
             options.s3_port,
-            ACCESS_KEY,
-            SECRET_KEY,
+            sts,
             S3Cors {
                 origins: options.page_origins.clone(),
                 rule: template.bucket_cors.clone(),
@@ -128,12 +149,6 @@ impl Backend {
         )
         .await?;
 
-        let aws = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .credentials_provider(credentials())
-            .endpoint_url(&moto.endpoint)
-            .load()
-            .await;
         let s3_client = shared::aws::s3::client(&aws, Some(&s3.endpoint));
         s3_client
             .create_bucket()
@@ -156,6 +171,7 @@ impl Backend {
             ("TABLE_NAME", TABLE.to_owned()),
             ("CDN_BASE_URL", options.cdn_base.clone()),
             ("SIGNING_KEY_SECRET_ID", SECRET.to_owned()),
+            ("CREDENTIALS_ROLE_ARN", CREDENTIALS_ROLE_ARN.to_owned()),
         ]);
         let mut environments = BTreeMap::new();
         for id in [UPLOAD_FUNCTION, VIEW_FUNCTION, OWNERSHIP_FUNCTION] {
@@ -163,6 +179,8 @@ impl Backend {
             // Set by Lambda itself, and the endpoint override the SDK reads.
             env.push(("AWS_REGION".into(), REGION.into()));
             env.push(("AWS_ENDPOINT_URL_S3".into(), s3.endpoint.clone()));
+            // The local STS answers on the local S3's port (it must know the sessions).
+            env.push(("AWS_ENDPOINT_URL_STS".into(), s3.endpoint.clone()));
             env.extend(options.overrides.iter().cloned());
             environments.insert(id.to_owned(), env);
         }
@@ -246,6 +264,8 @@ pub struct StackOptions {
     pub cdn_port: u16,
     pub moto_port: u16,
     pub overrides: Vec<(String, String)>,
+    /// Serve the page from this directory (else the copy built into the binary).
+    pub web_dir: Option<PathBuf>,
 }
 
 impl StackOptions {
@@ -260,6 +280,7 @@ impl StackOptions {
             cdn_port: next(2),
             moto_port: next(3),
             overrides: vec![],
+            web_dir: None,
         }
     }
 }
@@ -329,6 +350,7 @@ impl LocalStack {
             view: backend.view.clone(),
             idp: idp.clone(),
             api_url: api_url.clone(),
+            web_dir: options.web_dir.clone(),
         });
         tasks.push(tokio::spawn(super::server::serve(
             api_listener,

@@ -65,6 +65,8 @@ pub struct Template {
     pub table: TableSpec,
     /// By logical id.
     pub functions: BTreeMap<String, FunctionSpec>,
+    /// The IAM roles' inline policies, by logical id (the YAML as written, tags and all).
+    pub role_policies: BTreeMap<String, Vec<Value>>,
 }
 
 fn text(value: &Value) -> Option<String> {
@@ -203,12 +205,22 @@ impl Template {
             ttl_attribute: text(&table["Properties"]["TimeToLiveSpecification"]["AttributeName"])
                 .ok_or("the table has no TTL attribute")?,
         };
+        let role_policies = of_type("AWS::IAM::Role")
+            .map(|(id, role)| {
+                let documents = role["Properties"]["Policies"]
+                    .as_sequence()
+                    .map(|p| p.iter().map(|p| p["PolicyDocument"].clone()).collect())
+                    .unwrap_or_default();
+                (id, documents)
+            })
+            .collect();
         Ok(Self {
             routes,
             api_cors,
             bucket_cors,
             table,
             functions,
+            role_policies,
         })
     }
 
@@ -217,6 +229,59 @@ impl Template {
             .get(id)
             .ok_or_else(|| format!("template.yaml has no function {id}"))
     }
+
+    /// A role's inline policies as IAM JSON, each `!Sub` resolved from `names` (e.g.
+    /// `FilesBucket.Arn`); a reference the caller cannot resolve is an error, not a guess.
+    pub fn role_policies(
+        &self,
+        role: &str,
+        names: &BTreeMap<&str, String>,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        let documents = self
+            .role_policies
+            .get(role)
+            .ok_or_else(|| format!("template.yaml has no role {role}"))?;
+        if documents.is_empty() {
+            return Err(format!("role {role} has no inline policy"));
+        }
+        documents.iter().map(|d| resolve(d, names)).collect()
+    }
+}
+
+/// YAML to JSON, with `!Sub "…${Name}…"` substituted from `names`.
+fn resolve(value: &Value, names: &BTreeMap<&str, String>) -> Result<serde_json::Value, String> {
+    Ok(match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => serde_json::Value::String(n.to_string()),
+        Value::String(s) => s.clone().into(),
+        Value::Sequence(items) => items
+            .iter()
+            .map(|i| resolve(i, names))
+            .collect::<Result<Vec<_>, _>>()?
+            .into(),
+        Value::Mapping(map) => map
+            .iter()
+            .map(|(k, v)| Ok((text(k).unwrap_or_default(), resolve(v, names)?)))
+            .collect::<Result<serde_json::Map<_, _>, String>>()?
+            .into(),
+        Value::Tagged(tagged) if tagged.tag == "Sub" => {
+            let mut out = text(&tagged.value).ok_or("a !Sub that is not a string")?;
+            while let Some(start) = out.find("${") {
+                let end = out[start..]
+                    .find('}')
+                    .map(|e| start + e)
+                    .ok_or_else(|| format!("an unclosed ${{ in {out:?}"))?;
+                let name = &out[start + 2..end];
+                let value = names
+                    .get(name)
+                    .ok_or_else(|| format!("no local value for ${{{name}}}"))?;
+                out.replace_range(start..=end, value);
+            }
+            out.into()
+        }
+        Value::Tagged(tagged) => return Err(format!("cannot resolve !{} locally", tagged.tag)),
+    })
 }
 
 impl FunctionSpec {
@@ -283,6 +348,21 @@ mod tests {
             upload.environment.get("TABLE_NAME"),
             Some(&EnvValue::Resource("FilesTable".into()))
         );
+    }
+
+    #[test]
+    fn role_policies_resolve_as_the_deployment_would() {
+        let template = Template::load().unwrap();
+        let names = BTreeMap::from([("FilesBucket.Arn", "arn:aws:s3:::b".to_owned())]);
+        let policies = template
+            .role_policies("UploadCredentialsRole", &names)
+            .unwrap();
+        let resource = &policies[0]["Statement"][0]["Resource"];
+        assert_eq!(resource, "arn:aws:s3:::b/users/*");
+        let err = template
+            .role_policies("UploadCredentialsRole", &BTreeMap::new())
+            .unwrap_err();
+        assert_eq!(err, "no local value for ${FilesBucket.Arn}");
     }
 
     #[test]

@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
-use shared::domain::config::{ConfigError, Env, bounded, parsed_or, required, s3_endpoint};
-use shared::domain::upload::{ContentTypeRule, MAX_SINGLE_PUT_BYTES, UploadRules};
+use shared::domain::config::{
+    ConfigError, Env, bounded, parsed_or, required, s3_endpoint, sts_endpoint,
+};
+use shared::domain::quota::QuotaLimits;
+use shared::domain::upload::UploadRules;
 use shared::s3_signing::{BucketLocation, MAX_PRESIGN_SECONDS, S3Endpoint};
 
 #[derive(Clone, Debug)]
@@ -14,57 +17,63 @@ pub struct Config {
     pub region: String,
     /// `None`: real S3 (virtual-hosted URLs); `Some`: an endpoint override (path-style).
     pub s3_endpoint: Option<String>,
+    /// `None`: real STS; `Some`: an endpoint override (the local stack's STS).
+    pub sts_endpoint: Option<String>,
     pub rules: UploadRules,
+    /// Lifetime of a presigned PUT.
     pub url_ttl: Duration,
-    /// How long a pending record outlives its upload URL before DynamoDB may expire it.
+    /// Lifetime of a POST form's policy (5 to 10 minutes).
+    pub form_ttl: Duration,
+    /// Lifetime of a multipart part URL.
+    pub part_url_ttl: Duration,
+    /// After how many days the bucket's lifecycle rule aborts an unfinished multipart upload.
+    pub multipart_abort_days: u64,
+    /// How long a pending record outlives its upload before DynamoDB may expire it.
     pub pending_retention: Duration,
+    /// Each user's limits.
+    pub quota: QuotaLimits,
+    /// The role `POST /credentials` assumes.
+    pub credentials_role_arn: String,
+    /// Lifetime of those credentials (STS allows at most one hour for role chaining).
+    pub credentials_ttl: Duration,
+    /// Whether those credentials may only create objects with `If-None-Match: *`.
+    pub credentials_require_if_none_match: bool,
 }
 
 impl Config {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let allowed = required(env, "ALLOWED_CONTENT_TYPES")?;
-        let allowed_types = allowed
-            .split(',')
-            .filter(|t| !t.trim().is_empty())
-            .map(ContentTypeRule::parse)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|why| ConfigError::Malformed {
-                name: "ALLOWED_CONTENT_TYPES",
-                why,
-            })?;
-        if allowed_types.is_empty() {
-            return Err(ConfigError::Malformed {
-                name: "ALLOWED_CONTENT_TYPES",
-                why: "lists no media type".into(),
-            });
-        }
         Ok(Self {
             bucket: required(env, "BUCKET_NAME")?,
             table: required(env, "TABLE_NAME")?,
             region: required(env, "AWS_REGION")?,
             s3_endpoint: s3_endpoint(env)?,
-            rules: UploadRules {
-                allowed_types,
-                max_bytes: parsed_or(
-                    env,
-                    "MAX_UPLOAD_BYTES",
-                    100 * 1024 * 1024,
-                    bounded(1, MAX_SINGLE_PUT_BYTES),
-                )?,
-            },
-            url_ttl: Duration::from_secs(parsed_or(
+            sts_endpoint: sts_endpoint(env)?,
+            rules: UploadRules::from_env(env)?,
+            url_ttl: seconds(env, "UPLOAD_URL_TTL_SECONDS", 300, 1, MAX_PRESIGN_SECONDS)?,
+            form_ttl: seconds(env, "FORM_URL_TTL_SECONDS", 300, 300, 600)?,
+            part_url_ttl: seconds(env, "PART_URL_TTL_SECONDS", 3600, 60, MAX_PRESIGN_SECONDS)?,
+            multipart_abort_days: parsed_or(env, "MULTIPART_ABORT_DAYS", 1, bounded(1, 365))?,
+            pending_retention: seconds(env, "PENDING_RETENTION_SECONDS", 86_400, 60, 365 * 86_400)?,
+            quota: QuotaLimits::from_env(env)?,
+            credentials_role_arn: required(env, "CREDENTIALS_ROLE_ARN")?,
+            credentials_ttl: seconds(env, "CREDENTIALS_TTL_SECONDS", 900, 900, 3600)?,
+            credentials_require_if_none_match: parsed_or(
                 env,
-                "UPLOAD_URL_TTL_SECONDS",
-                300,
-                bounded(1, MAX_PRESIGN_SECONDS),
-            )?),
-            pending_retention: Duration::from_secs(parsed_or(
-                env,
-                "PENDING_RETENTION_SECONDS",
-                86_400,
-                bounded(60, 365 * 86_400),
-            )?),
+                "CREDENTIALS_REQUIRE_IF_NONE_MATCH",
+                false,
+                |t| match t {
+                    "true" => Ok(true),
+                    "false" => Ok(false),
+                    _ => Err(format!("{t:?} is neither true nor false")),
+                },
+            )?,
         })
+    }
+
+    /// How long a multipart upload's pending record lives: until the lifecycle rule has
+    /// aborted the upload, and the retention after that.
+    pub fn multipart_lifetime(&self) -> Duration {
+        Duration::from_secs(self.multipart_abort_days * 86_400) + self.pending_retention
     }
 
     /// Where upload URLs point.
@@ -78,4 +87,15 @@ impl Config {
             bucket: self.bucket.clone(),
         }
     }
+}
+
+/// A duration in whole seconds within `min..=max`.
+fn seconds(
+    env: &dyn Env,
+    name: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<Duration, ConfigError> {
+    parsed_or(env, name, default, bounded(min, max)).map(Duration::from_secs)
 }

@@ -1,16 +1,36 @@
-//! The upload function (`IssueUploadUrlFunction` in `template.yaml`): one module per route
-//! it serves, its configuration, and the dependencies built once per container.
+//! The upload function (`IssueUploadUrlFunction` in `template.yaml`): every way to upload,
+//! one module per route, its configuration, and the dependencies built once per container.
+//!
+//! | route | module | how the bytes travel |
+//! | --- | --- | --- |
+//! | `POST /uploads` | [`post_uploads`] | one presigned PUT |
+//! | `POST /uploads/form` | [`post_uploads_form`] | one browser POST form |
+//! | `POST /uploads/multipart` | [`post_uploads_multipart`] | presigned part PUTs |
+//! | `GET /uploads/{file_id}/parts` | [`get_upload_parts`] | (more part URLs, resume) |
+//! | `POST /uploads/{file_id}/complete` | [`complete_upload`] | (assemble the parts) |
+//! | `DELETE /uploads/{file_id}` | [`delete_upload`] | (abort) |
+//! | `POST /credentials` | [`post_credentials`] | the client's own S3 calls, by STS credentials |
 
+pub mod complete_upload;
 pub mod config;
+pub mod delete_upload;
+pub mod get_upload_parts;
+pub mod post_credentials;
 pub mod post_uploads;
+pub mod post_uploads_form;
+pub mod post_uploads_multipart;
 
 use std::sync::Arc;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use lambda_http::{Body, Request, Response};
 use shared::aws::{SdkConfig, StartError};
-use shared::http::{ApiError, Route, caller, respond};
-use shared::ports::FileRecords;
+use shared::domain::ids::{FileId, ObjectKey, OwnerId};
+use shared::domain::record::{FileRecord, FileStatus, UploadMode};
+use shared::domain::time::whole_seconds;
+use shared::domain::upload::UploadRequest;
+use shared::http::{ApiError, ErrorCode, Route, caller, path_file_id, query_param, respond};
+use shared::ports::{CredentialsIssuer, FileRecords, MultipartUploads};
 use shared::s3_signing::{BucketLocation, SigningCredentials};
 
 pub use config::Config;
@@ -21,35 +41,96 @@ pub struct Deps {
     pub location: BucketLocation,
     pub credentials: SigningCredentials,
     pub records: Arc<dyn FileRecords>,
+    pub multipart: Arc<dyn MultipartUploads>,
+    pub issuer: Arc<dyn CredentialsIssuer>,
 }
 
 impl Deps {
-    /// With the given credentials and store (the handler tests pass in-memory ones).
+    /// With the given credentials and stores (the handler tests pass in-memory ones).
     pub fn new(
         config: Config,
         credentials: SharedCredentialsProvider,
         records: Arc<dyn FileRecords>,
+        multipart: Arc<dyn MultipartUploads>,
+        issuer: Arc<dyn CredentialsIssuer>,
     ) -> Self {
         Self {
             location: config.bucket_location(),
             credentials: SigningCredentials::new(credentials),
             records,
+            multipart,
+            issuer,
             config,
         }
     }
 
-    /// The AWS wiring, used on Lambda and by the local stack: DynamoDB, and the function's
-    /// own (temporary) credentials to sign with.
+    /// The AWS wiring, used on Lambda and by the local stack: DynamoDB, S3 (multipart), STS,
+    /// and the function's own (temporary) credentials to sign with.
     pub async fn from_aws(config: Config, aws: &SdkConfig) -> Result<Self, StartError> {
+        use shared::aws::{dynamodb, s3, sts};
         let credentials = aws
             .credentials_provider()
             .ok_or(StartError::NoCredentials)?;
-        let records = Arc::new(shared::aws::dynamodb::DynamoRecords::from_config(
-            aws,
-            &config.table,
+        let records = Arc::new(dynamodb::DynamoRecords::from_config(aws, &config.table));
+        let bucket = Arc::new(s3::S3Objects::new(
+            s3::client(aws, config.s3_endpoint.as_deref()),
+            &config.bucket,
         ));
-        Ok(Self::new(config, credentials, records))
+        let issuer = Arc::new(sts::StsIssuer::from_config(
+            aws,
+            config.sts_endpoint.as_deref(),
+            &config.credentials_role_arn,
+        ));
+        Ok(Self::new(config, credentials, records, bucket, issuer))
     }
+}
+
+/// Write the pending record of a single-request upload (a PUT or a form) of `upload` to
+/// `key`, reserving its quota: it lives until the signature stops working at `usable_until`
+/// plus `PENDING_RETENTION_SECONDS`.
+pub(crate) async fn record_pending(
+    deps: &Deps,
+    key: &ObjectKey,
+    upload: &UploadRequest,
+    mode: UploadMode,
+    usable_until: chrono::DateTime<chrono::Utc>,
+) -> Result<(), ApiError> {
+    let retention = i64::try_from(deps.config.pending_retention.as_secs()).unwrap_or(i64::MAX);
+    let record = FileRecord::pending(
+        key.clone(),
+        upload,
+        mode,
+        whole_seconds(chrono::Utc::now()),
+        usable_until.timestamp().saturating_add(retention),
+    );
+    deps.records.create(&record, &deps.config.quota).await?;
+    Ok(())
+}
+
+/// The record of a multipart upload still in progress, or the answer explaining why not.
+pub(crate) async fn pending_multipart(
+    deps: &Deps,
+    owner: &OwnerId,
+    file_id: FileId,
+) -> Result<FileRecord, ApiError> {
+    let record = deps
+        .records
+        .get(owner, file_id)
+        .await?
+        .ok_or_else(ApiError::file_not_found)?;
+    if record.mode().upload_id().is_none() {
+        return Err(ApiError::new(
+            ErrorCode::UploadNotPending,
+            "this file was not uploaded in parts",
+        ));
+    }
+    if record.status() != FileStatus::Pending {
+        return Err(ApiError::new(
+            ErrorCode::UploadNotPending,
+            "this upload has finished",
+        ));
+    }
+    Ok(record)
 }
 
 /// The Lambda handler: every outcome, error or not, is an HTTP response.
@@ -65,6 +146,26 @@ async fn route(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiErro
     let (method, parts) = route.parts();
     match (method, parts.as_slice()) {
         ("POST", ["uploads"]) => post_uploads::handle(deps, &caller(request)?, request).await,
+        ("POST", ["uploads", "form"]) => {
+            post_uploads_form::handle(deps, &caller(request)?, request).await
+        }
+        ("POST", ["uploads", "multipart"]) => {
+            post_uploads_multipart::handle(deps, &caller(request)?, request).await
+        }
+        ("GET", ["uploads", id, "parts"]) => {
+            let owner = caller(request)?;
+            let from = query_param(request, "from");
+            get_upload_parts::handle(deps, &owner, path_file_id(id)?, from).await
+        }
+        ("POST", ["uploads", id, "complete"]) => {
+            let owner = caller(request)?;
+            complete_upload::handle(deps, &owner, path_file_id(id)?, request).await
+        }
+        ("DELETE", ["uploads", id]) => {
+            let owner = caller(request)?;
+            delete_upload::handle(deps, &owner, path_file_id(id)?).await
+        }
+        ("POST", ["credentials"]) => post_credentials::handle(deps, &caller(request)?).await,
         _ => Err(route.not_found()),
     }
 }

@@ -5,18 +5,17 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use chrono::Utc;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
-use shared::domain::record::FileRecord;
-use shared::domain::time::{rfc3339, whole_seconds};
+use shared::domain::record::UploadMode;
+use shared::domain::time::rfc3339;
 use shared::domain::upload::UploadRequestBody;
 use shared::http::{ApiError, json_body, json_response};
 use shared::s3_signing::presign_put;
 
-use crate::Deps;
+use crate::{Deps, record_pending};
 
 #[derive(Serialize)]
 struct UploadIssued {
@@ -53,14 +52,7 @@ pub async fn handle(
         deps.config.url_ttl,
     )?;
 
-    let retention = i64::try_from(deps.config.pending_retention.as_secs()).unwrap_or(i64::MAX);
-    let record = FileRecord::pending(
-        key.clone(),
-        &upload,
-        whole_seconds(Utc::now()),
-        put.expires_at.timestamp().saturating_add(retention),
-    );
-    deps.records.create(&record).await?;
+    record_pending(deps, &key, &upload, UploadMode::Put, put.expires_at).await?;
     tracing::info!(%file_id, size = %upload.size, content_type = %upload.content_type, "upload issued");
 
     Ok(json_response(

@@ -12,7 +12,9 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{Value, json};
 use shared::domain::ids::{FileId, OwnerId};
 use shared::domain::record::FileStatus;
-use shared::ports::{FileRecords, MemoryRecords};
+use shared::ports::{
+    FileRecords, MemoryMultipart, MemoryRecords, StaticIssuer, TemporaryCredentials, UploadedPart,
+};
 
 const SUB: &str = "3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a";
 
@@ -31,20 +33,47 @@ fn with_body(mut event: Value, body: &str) -> Value {
 }
 
 fn deps() -> (Deps, Arc<MemoryRecords>) {
-    deps_signing_with(None)
+    let w = world_with(None, &[]);
+    (w.deps, w.records)
 }
 
-/// The upload function with in-memory records, signing with credentials that expire at
-/// `expiry` (never, when `None`).
 fn deps_signing_with(expiry: Option<std::time::SystemTime>) -> (Deps, Arc<MemoryRecords>) {
-    let env = [
+    let w = world_with(expiry, &[]);
+    (w.deps, w.records)
+}
+
+/// The upload function with in-memory stores.
+struct World {
+    deps: Deps,
+    records: Arc<MemoryRecords>,
+    multipart: Arc<MemoryMultipart>,
+    issuer: Arc<StaticIssuer>,
+}
+
+fn world() -> World {
+    world_with(None, &[])
+}
+
+/// Signing with credentials that expire at `expiry` (never, when `None`); `settings` change
+/// the configuration.
+fn world_with(expiry: Option<std::time::SystemTime>, settings: &[(&str, &str)]) -> World {
+    let mut env = vec![
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
         ("AWS_REGION", "eu-west-1"),
         ("ALLOWED_CONTENT_TYPES", "image/*,application/pdf"),
-        ("MAX_UPLOAD_BYTES", "10485760"),
+        ("MAX_UPLOAD_BYTES", "104857600"),
+        (
+            "CREDENTIALS_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/private-uploads-uploader",
+        ),
     ];
-    let config = Config::from_env(&env).unwrap();
+    env.extend_from_slice(settings);
+    let env: Vec<(String, String)> = env
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let config = Config::from_env(&EnvVec(env)).unwrap();
     let credentials = Credentials::new(
         "ASIAEXAMPLE",
         "secret",
@@ -53,12 +82,39 @@ fn deps_signing_with(expiry: Option<std::time::SystemTime>) -> (Deps, Arc<Memory
         "test",
     );
     let records = Arc::new(MemoryRecords::default());
+    let multipart = Arc::new(MemoryMultipart::default());
+    let issuer = Arc::new(StaticIssuer::new(TemporaryCredentials {
+        access_key_id: "ASIABROWSER".into(),
+        secret_access_key: "browser-secret".into(),
+        session_token: "browser-token".into(),
+        expiration: chrono::Utc::now() + chrono::Duration::minutes(15),
+    }));
     let deps = Deps::new(
         config,
         SharedCredentialsProvider::new(credentials),
         records.clone(),
+        multipart.clone(),
+        issuer.clone(),
     );
-    (deps, records)
+    World {
+        deps,
+        records,
+        multipart,
+        issuer,
+    }
+}
+
+/// An environment made of owned pairs, later ones winning.
+struct EnvVec(Vec<(String, String)>);
+
+impl shared::domain::config::Env for EnvVec {
+    fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    }
 }
 
 async fn call(deps: &Deps, event: &Value) -> (u16, Value) {
@@ -224,10 +280,10 @@ async fn bad_requests_get_the_contract_errors() {
             "at least 1 byte",
         ),
         (
-            r#"{"filename":"a","content_type":"image/png","size":10485761}"#,
+            r#"{"filename":"a","content_type":"image/png","size":104857601}"#,
             413,
             "file_too_large",
-            "10485760",
+            "104857600",
         ),
         (
             r#"{"filename":"a","content_type":"image/png","size":5,"sha256":"abc"}"#,
@@ -305,7 +361,12 @@ async fn unknown_routes_are_404() {
 
 #[test]
 fn missing_configuration_is_named() {
-    let err = Config::from_env(&[("BUCKET_NAME", "b")]).unwrap_err();
+    let err = Config::from_env(&[
+        ("BUCKET_NAME", "b"),
+        ("TABLE_NAME", "t"),
+        ("AWS_REGION", "eu-west-1"),
+    ])
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "environment variable ALLOWED_CONTENT_TYPES is not set"
@@ -315,6 +376,7 @@ fn missing_configuration_is_named() {
         ("BUCKET_NAME", "b"),
         ("TABLE_NAME", "t"),
         ("AWS_REGION", "eu-west-1"),
+        ("CREDENTIALS_ROLE_ARN", "arn:aws:iam::1:role/r"),
         ("UPLOAD_URL_TTL_SECONDS", "ten"),
     ])
     .unwrap_err();
@@ -322,5 +384,399 @@ fn missing_configuration_is_named() {
         err.to_string()
             .starts_with("environment variable UPLOAD_URL_TTL_SECONDS is malformed"),
         "{err}"
+    );
+}
+
+fn field<'a>(upload: &'a Value, name: &str) -> &'a str {
+    upload["fields"][name].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn post_uploads_form_issues_a_signed_policy_for_exactly_this_upload() {
+    let w = world();
+    let (status, body) = call(&w.deps, &event("api-post-uploads-form.json")).await;
+    assert_eq!(status, 201, "{body}");
+    let file_id = FileId::parse(body["file_id"].as_str().unwrap()).unwrap();
+    let key = format!("users/{SUB}/{file_id}");
+    assert_eq!(body["key"], key.as_str());
+    let upload = &body["upload"];
+    assert_eq!(upload["method"], "POST");
+    assert_eq!(
+        upload["url"],
+        "https://private-uploads-example.s3.eu-west-1.amazonaws.com/"
+    );
+    // The body's text keeps the fields in the order to send them (a parsed Value sorts).
+    let response = handle(&w.deps, request(&event("api-post-uploads-form.json")))
+        .await
+        .unwrap();
+    let Body::Text(text) = response.body() else {
+        panic!("a JSON body")
+    };
+    let order = [
+        "Content-Type",
+        "x-amz-meta-filename",
+        "x-amz-checksum-sha256",
+        "success_action_status",
+        "key",
+        "x-amz-algorithm",
+        "x-amz-credential",
+        "x-amz-date",
+        "x-amz-security-token",
+        "policy",
+        "x-amz-signature",
+    ];
+    let fields_at = text.find("\"fields\"").unwrap();
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|name| fields_at + text[fields_at..].find(&format!("\"{name}\":")).unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+    assert_eq!(upload["fields"].as_object().unwrap().len(), order.len());
+    assert_eq!(field(upload, "key"), key);
+    assert_eq!(field(upload, "Content-Type"), "image/png");
+    assert_eq!(field(upload, "x-amz-meta-filename"), "holiday%20photo.png");
+    assert_eq!(field(upload, "x-amz-security-token"), "session-token");
+    let policy: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            field(upload, "policy"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let conditions = policy["conditions"].as_array().unwrap();
+    assert!(conditions.contains(&json!(["content-length-range", 1, 1024])));
+    assert!(conditions.contains(&json!({"key": key})));
+    assert!(conditions.contains(&json!({"bucket": "private-uploads-example"})));
+    let expires_at =
+        shared::domain::time::parse_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!(policy["expiration"], body["expires_at"]);
+    let left = (expires_at - chrono::Utc::now()).num_seconds();
+    assert!((295..=300).contains(&left), "5 minutes by default: {left}");
+    let record = w
+        .records
+        .get(&OwnerId::from_sub(SUB).unwrap(), file_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.mode().as_str(), "form");
+    assert_eq!(record.status(), FileStatus::Pending);
+}
+
+#[tokio::test]
+async fn form_lifetimes_are_5_to_10_minutes() {
+    let w = world_with(None, &[("FORM_URL_TTL_SECONDS", "600")]);
+    let (_, body) = call(&w.deps, &event("api-post-uploads-form.json")).await;
+    let expires_at =
+        shared::domain::time::parse_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
+    assert!((expires_at - chrono::Utc::now()).num_seconds() > 590);
+    for bad in ["299", "601"] {
+        let env = [
+            ("BUCKET_NAME", "b"),
+            ("TABLE_NAME", "t"),
+            ("AWS_REGION", "eu-west-1"),
+            ("ALLOWED_CONTENT_TYPES", "image/*"),
+            ("CREDENTIALS_ROLE_ARN", "arn:aws:iam::1:role/r"),
+            ("FORM_URL_TTL_SECONDS", bad),
+        ];
+        let err = Config::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains("FORM_URL_TTL_SECONDS"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn multipart_creates_the_upload_and_pages_part_urls_bound_to_their_lengths() {
+    let w = world();
+    let (status, body) = call(&w.deps, &event("api-post-uploads-multipart.json")).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["part_size"], 5242880);
+    assert_eq!(body["part_count"], 3);
+    let upload_id = body["upload_id"].as_str().unwrap().to_owned();
+    assert!(w.multipart.is_open(&upload_id));
+    let parts = body["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 3);
+    for (i, part) in parts.iter().enumerate() {
+        let url = part["url"].as_str().unwrap();
+        assert_eq!(part["part_number"], i + 1);
+        assert_eq!(query_param(url, "partNumber"), (i + 1).to_string());
+        assert_eq!(query_param(url, "uploadId"), upload_id);
+        assert_eq!(
+            query_param(url, "X-Amz-SignedHeaders"),
+            "content-length;host",
+            "each part URL binds its exact length"
+        );
+    }
+    let file_id = FileId::parse(body["file_id"].as_str().unwrap()).unwrap();
+    let owner = OwnerId::from_sub(SUB).unwrap();
+    let record = w.records.get(&owner, file_id).await.unwrap().unwrap();
+    assert_eq!(record.mode().upload_id(), Some(upload_id.as_str()));
+    assert_eq!(record.crc64nvme().map(|c| c.as_str()), Some("AAAAAAAAAAA="));
+    let usage = w.records.usage(&owner).await.unwrap();
+    assert_eq!(usage.in_use(chrono::Utc::now().timestamp()), (12582912, 1));
+
+    // The parts uploaded so far, and the next page, from the parts route.
+    w.multipart.add_part(
+        &upload_id,
+        UploadedPart {
+            part_number: 1,
+            etag: "e1".into(),
+            size: 5242880,
+        },
+    );
+    let mut ev = event("api-get-upload-parts.json");
+    ev["rawPath"] = json!(format!("/uploads/{file_id}/parts"));
+    ev["rawQueryString"] = json!("from=2");
+    let (status, page) = call(&w.deps, &ev).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        page["uploaded"],
+        json!([{"part_number": 1, "etag": "e1", "size": 5242880}])
+    );
+    let numbers: Vec<u64> = page["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["part_number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, [2, 3]);
+    for bad in ["from=0", "from=4", "from=x"] {
+        ev["rawQueryString"] = json!(bad);
+        let (status, answer) = call(&w.deps, &ev).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{bad}"
+        );
+    }
+
+    // Completion with the client's part list; the record stays pending until S3's event.
+    for n in 2..=3 {
+        w.multipart.add_part(
+            &upload_id,
+            UploadedPart {
+                part_number: n,
+                etag: format!("e{n}"),
+                size: 1,
+            },
+        );
+    }
+    let mut complete = event("api-complete-upload.json");
+    complete["rawPath"] = json!(format!("/uploads/{file_id}/complete"));
+    let parts = |list: Value| json!({"upload_id": upload_id, "parts": list}).to_string();
+    for (list, code) in [
+        (json!([]), "invalid_parts"),
+        (
+            json!([{"part_number": 2, "etag": "e2"}, {"part_number": 1, "etag": "e1"}]),
+            "invalid_parts",
+        ),
+        (json!([{"part_number": 4, "etag": "e4"}]), "invalid_parts"),
+        (
+            json!([{"part_number": 1, "etag": "wrong"}]),
+            "invalid_parts",
+        ),
+    ] {
+        complete["body"] = json!(parts(list.clone()));
+        let (status, answer) = call(&w.deps, &complete).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some(code)),
+            "{list}"
+        );
+    }
+    complete["body"] = json!(
+        json!({"upload_id": "someone-elses", "parts": [{"part_number": 1, "etag": "e1"}]})
+            .to_string()
+    );
+    assert_eq!(call(&w.deps, &complete).await.0, 404, "another upload id");
+    complete["body"] = json!(parts(json!([
+        {"part_number": 1, "etag": "\"e1\""},
+        {"part_number": 2, "etag": "e2"},
+        {"part_number": 3, "etag": "e3"}
+    ])));
+    let (status, done) = call(&w.deps, &complete).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(
+        done,
+        json!({"file_id": file_id.to_string(), "key": format!("users/{SUB}/{file_id}"), "status": "pending"})
+    );
+    assert_eq!(w.multipart.completed(), [format!("users/{SUB}/{file_id}")]);
+    let (status, again) = call(&w.deps, &complete).await;
+    assert_eq!(
+        (status, again["error"].as_str()),
+        (409, Some("upload_not_pending"))
+    );
+}
+
+#[tokio::test]
+async fn a_multipart_request_is_checked_before_anything_is_created() {
+    let w = world();
+    let cases = [
+        (
+            json!({"filename": "a.pdf", "content_type": "application/pdf", "size": 12582912, "part_size": 1024}),
+            400,
+            "invalid_part_size",
+        ),
+        (
+            json!({"filename": "a.pdf", "content_type": "application/pdf", "size": 12582912, "crc64nvme": "nope"}),
+            400,
+            "invalid_crc64nvme",
+        ),
+        (
+            json!({"filename": "a.pdf", "content_type": "application/pdf", "size": 12582912, "sha256": "X3C/GKCGAHAW6UiwSu07ghA6Nr6kF1W2zd+vEKzjxu8="}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"filename": "a.html", "content_type": "text/html", "size": 10}),
+            415,
+            "content_type_not_allowed",
+        ),
+        (
+            json!({"filename": "a.pdf", "content_type": "application/pdf", "size": 104857601}),
+            413,
+            "file_too_large",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let ev = with_body(event("api-post-uploads-multipart.json"), &body.to_string());
+        let (got, answer) = call(&w.deps, &ev).await;
+        assert_eq!(
+            (got, answer["error"].as_str()),
+            (status, Some(code)),
+            "{body}: {answer}"
+        );
+    }
+    let owner = OwnerId::from_sub(SUB).unwrap();
+    assert!(
+        w.records
+            .list(&owner, 10, None)
+            .await
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    assert_eq!(w.multipart.completed(), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_quota_is_reserved_at_issue_and_refused_with_the_numbers() {
+    let w = world_with(None, &[("QUOTA_BYTES", "2000"), ("QUOTA_FILES", "5")]);
+    let (status, _) = call(&w.deps, &event("api-post-uploads.json")).await;
+    assert_eq!(status, 201, "1024 of 2000 bytes");
+    let (status, body) = call(&w.deps, &event("api-post-uploads-form.json")).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"], "quota_exceeded");
+    assert_eq!(
+        body["quota"],
+        json!({"used_bytes": 1024, "max_bytes": 2000, "used_files": 1, "max_files": 5, "requested_bytes": 1024})
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("quota exceeded: 1024 of 2000 bytes")
+    );
+    // A refused multipart upload leaves no upload open in S3.
+    let (status, _) = call(&w.deps, &event("api-post-uploads-multipart.json")).await;
+    assert_eq!(status, 413);
+    let owner = OwnerId::from_sub(SUB).unwrap();
+    assert_eq!(
+        w.records
+            .list(&owner, 10, None)
+            .await
+            .unwrap()
+            .records
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn aborting_an_upload_removes_it_and_gives_its_bytes_back() {
+    let w = world();
+    let (_, body) = call(&w.deps, &event("api-post-uploads-multipart.json")).await;
+    let file_id = body["file_id"].as_str().unwrap().to_owned();
+    let upload_id = body["upload_id"].as_str().unwrap().to_owned();
+    let mut ev = event("api-delete-upload.json");
+    ev["rawPath"] = json!(format!("/uploads/{file_id}"));
+    let (status, _) = call(&w.deps, &ev).await;
+    assert_eq!(status, 204);
+    assert!(!w.multipart.is_open(&upload_id), "aborted in S3");
+    let owner = OwnerId::from_sub(SUB).unwrap();
+    assert_eq!(w.records.usage(&owner).await.unwrap().in_use(0), (0, 0));
+    assert_eq!(call(&w.deps, &ev).await.0, 404, "gone");
+    // Someone else's, or a file id that never was: the same 404.
+    let (status, body) = call(&w.deps, &event("api-delete-upload.json")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("file_not_found"))
+    );
+}
+
+#[tokio::test]
+async fn credentials_carry_a_session_policy_for_the_callers_prefix_only() {
+    let w = world();
+    let (status, body) = call(&w.deps, &event("api-post-credentials.json")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["access_key_id"], "ASIABROWSER");
+    assert_eq!(body["secret_access_key"], "browser-secret");
+    assert_eq!(body["session_token"], "browser-token");
+    assert_eq!(body["bucket"], "private-uploads-example");
+    assert_eq!(body["region"], "eu-west-1");
+    assert_eq!(body["prefix"], format!("users/{SUB}/"));
+    assert!(
+        body.get("endpoint").is_none(),
+        "AWS's own endpoint is implied"
+    );
+    let (name, policy, duration) = w.issuer.last.lock().unwrap().clone().unwrap();
+    assert!(name.starts_with("pu-3f1c9a2e"), "{name}");
+    assert_eq!(duration.as_secs(), 900, "15 minutes by default");
+    let policy: Value = serde_json::from_str(&policy).unwrap();
+    assert_eq!(
+        policy["Statement"][0]["Resource"],
+        format!(
+            "arn:aws:s3:::private-uploads-example/users/{SUB}/????????-????-7???-????-????????????"
+        )
+    );
+    let mut other = event("api-post-credentials.json");
+    other["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("bob");
+    call(&w.deps, &other).await;
+    let (_, bobs, _) = w.issuer.last.lock().unwrap().clone().unwrap();
+    assert!(bobs.contains("users/bob/????????"), "{bobs}");
+}
+
+#[tokio::test]
+async fn the_upload_routes_of_a_file_id_never_reach_another_users_upload() {
+    let w = world();
+    let (_, body) = call(&w.deps, &event("api-post-uploads-multipart.json")).await;
+    let file_id = body["file_id"].as_str().unwrap().to_owned();
+    let upload_id = body["upload_id"].as_str().unwrap().to_owned();
+    let as_mallory = |name: &str, tail: &str| {
+        let mut ev = event(name);
+        ev["rawPath"] = json!(format!("/uploads/{file_id}{tail}"));
+        ev["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("mallory");
+        ev
+    };
+    let mut complete = as_mallory("api-complete-upload.json", "/complete");
+    complete["body"] = json!(
+        json!({"upload_id": upload_id, "parts": [{"part_number": 1, "etag": "e"}]}).to_string()
+    );
+    for ev in [
+        as_mallory("api-get-upload-parts.json", "/parts"),
+        complete,
+        as_mallory("api-delete-upload.json", ""),
+    ] {
+        let (status, answer) = call(&w.deps, &ev).await;
+        assert_eq!(
+            (status, answer),
+            (
+                404,
+                json!({"error": "file_not_found", "message": "no such file"})
+            )
+        );
+    }
+    assert!(
+        w.multipart.is_open(&upload_id),
+        "alice's upload is untouched"
     );
 }

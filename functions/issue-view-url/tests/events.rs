@@ -12,10 +12,18 @@ use serde_json::{Value, json};
 use shared::cloudfront::{VerifyingKey, ViewerRequest, verify_signed_url};
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
 use shared::domain::ownership::ObjectInfo;
-use shared::domain::record::{FileRecord, FileStatus, Outcome, Rejection, RejectionReason};
+use shared::domain::record::{
+    FileRecord, FileStatus, Outcome, Rejection, RejectionReason, UploadMode,
+};
 use shared::domain::sequencer::Sequencer;
 use shared::domain::upload::{ByteSize, ContentType, Filename, UploadRequest};
 use shared::ports::{FileRecords, MemoryObjects, MemoryRecords, SecretSource, StaticSecret};
+
+/// Limits no test reaches.
+const UNLIMITED: shared::domain::quota::QuotaLimits = shared::domain::quota::QuotaLimits {
+    max_bytes: u64::MAX / 4,
+    max_files: u64::MAX / 4,
+};
 
 const SUB: &str = "3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a";
 const FILE: &str = "019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
@@ -87,6 +95,7 @@ fn record(sub: &str, file_id: &str, status: FileStatus, created: i64) -> FileRec
     let mut record = FileRecord::pending(
         key,
         &upload,
+        UploadMode::Put,
         Utc.timestamp_opt(created, 0).unwrap(),
         created + 3600,
     );
@@ -126,7 +135,10 @@ async fn call(deps: &Deps, event: &Value) -> (u16, Option<String>, Value) {
 async fn view_url_is_a_cloudfront_url_that_verifies() {
     let w = world();
     w.records
-        .create(&record(SUB, FILE, FileStatus::Ready, 1_795_350_000))
+        .create(
+            &record(SUB, FILE, FileStatus::Ready, 1_795_350_000),
+            &UNLIMITED,
+        )
         .await
         .unwrap();
     let (status, _, body) = call(&w.deps, &event("api-get-view-url.json")).await;
@@ -173,7 +185,7 @@ async fn sha1_urls_carry_no_hash_parameter() {
     let secret = json!({"key_pair_id": "K1", "private_key_pem": PRIVATE_KEY}).to_string();
     let w = world_with(Arc::new(StaticSecret(secret)), "sha1");
     w.records
-        .create(&record(SUB, FILE, FileStatus::Ready, 1))
+        .create(&record(SUB, FILE, FileStatus::Ready, 1), &UNLIMITED)
         .await
         .unwrap();
     let (status, _, body) = call(&w.deps, &event("api-get-view-url.json")).await;
@@ -201,7 +213,7 @@ async fn missing_pending_rejected_and_foreign_files_are_the_same_404() {
     for status in [FileStatus::Pending, FileStatus::Rejected] {
         let w = world();
         w.records
-            .create(&record(SUB, FILE, status, 1))
+            .create(&record(SUB, FILE, status, 1), &UNLIMITED)
             .await
             .unwrap();
         let (code, _, body) = call(&w.deps, &event("api-get-view-url.json")).await;
@@ -210,7 +222,7 @@ async fn missing_pending_rejected_and_foreign_files_are_the_same_404() {
 
     let w = world();
     w.records
-        .create(&record(SUB, FILE, FileStatus::Ready, 1))
+        .create(&record(SUB, FILE, FileStatus::Ready, 1), &UNLIMITED)
         .await
         .unwrap();
     for name in [
@@ -241,7 +253,7 @@ async fn an_unreadable_signing_secret_is_503_with_retry_after() {
         "sha256",
     );
     w.records
-        .create(&record(SUB, FILE, FileStatus::Ready, 1))
+        .create(&record(SUB, FILE, FileStatus::Ready, 1), &UNLIMITED)
         .await
         .unwrap();
     let (status, retry_after, body) = call(&w.deps, &event("api-get-view-url.json")).await;
@@ -255,7 +267,7 @@ async fn an_unreadable_signing_secret_is_503_with_retry_after() {
 async fn expires_in_is_bounded() {
     let w = world();
     w.records
-        .create(&record(SUB, FILE, FileStatus::Ready, 1))
+        .create(&record(SUB, FILE, FileStatus::Ready, 1), &UNLIMITED)
         .await
         .unwrap();
     for bad in ["0", "1801", "abc", "-1"] {
@@ -284,7 +296,10 @@ async fn expires_in_is_bounded() {
 async fn get_file_returns_the_file_object() {
     let w = world();
     w.records
-        .create(&record(SUB, FILE, FileStatus::Ready, 1_795_350_000))
+        .create(
+            &record(SUB, FILE, FileStatus::Ready, 1_795_350_000),
+            &UNLIMITED,
+        )
         .await
         .unwrap();
     let (status, _, body) = call(&w.deps, &event("api-get-file.json")).await;
@@ -311,23 +326,24 @@ async fn list_is_newest_first_and_pages_with_a_cursor() {
         let id = FileId::generate();
         std::thread::sleep(std::time::Duration::from_millis(2));
         w.records
-            .create(&record(
-                SUB,
-                &id.to_string(),
-                FileStatus::Ready,
-                1_795_350_000 + i,
-            ))
+            .create(
+                &record(SUB, &id.to_string(), FileStatus::Ready, 1_795_350_000 + i),
+                &UNLIMITED,
+            )
             .await
             .unwrap();
         ids.push(id.to_string());
     }
     w.records
-        .create(&record(
-            "someone-else",
-            &FileId::generate().to_string(),
-            FileStatus::Ready,
-            1,
-        ))
+        .create(
+            &record(
+                "someone-else",
+                &FileId::generate().to_string(),
+                FileStatus::Ready,
+                1,
+            ),
+            &UNLIMITED,
+        )
         .await
         .unwrap();
     ids.reverse();
@@ -374,7 +390,7 @@ async fn delete_removes_the_object_and_the_record() {
     )
     .to_string();
     w.records
-        .create(&record(SUB, FILE, FileStatus::Ready, 1))
+        .create(&record(SUB, FILE, FileStatus::Ready, 1), &UNLIMITED)
         .await
         .unwrap();
     w.objects.put(
@@ -383,7 +399,7 @@ async fn delete_removes_the_object_and_the_record() {
             size: ByteSize::new(1024),
             content_type: Some("image/png".into()),
             etag: "e".into(),
-            sha256: None,
+            ..ObjectInfo::default()
         },
     );
     let response = handle(&w.deps, request(&event("api-delete-file.json")))

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use shared::domain::config::{ConfigError, Env, bounded, parsed_or, required, s3_endpoint};
+use shared::domain::quota::QuotaLimits;
+use shared::domain::upload::UploadRules;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -13,6 +15,11 @@ pub struct Config {
     pub s3_endpoint: Option<String>,
     /// How long a rejected record stays visible to its owner.
     pub rejected_retention: Duration,
+    /// The upload rules an object that arrives without a record (temporary credentials)
+    /// is held to, as every other upload is at issue.
+    pub rules: UploadRules,
+    /// Each user's limits, settled on arrival.
+    pub quota: QuotaLimits,
 }
 
 impl Config {
@@ -27,6 +34,8 @@ impl Config {
                 7 * 86_400,
                 bounded(60, 365 * 86_400),
             )?),
+            rules: UploadRules::from_env(env)?,
+            quota: QuotaLimits::from_env(env)?,
         })
     }
 }

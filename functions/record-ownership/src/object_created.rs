@@ -1,14 +1,24 @@
-//! One `ObjectCreated` record: decode the key once, look at the object (HEAD) and its
-//! record, let [`shared::domain::ownership::decide`] choose, and carry the decision out.
+//! One `ObjectCreated` record (`Put`, `Post`, `CompleteMultipartUpload`, `Copy`): decode
+//! the key once, look at the object (HEAD, and its first bytes for the types we sniff) and
+//! its record, let [`shared::domain::ownership::decide`] choose, and carry the decision
+//! out, settling the owner's quota with the record.
+//!
+//! Anything under `users/` that is not `users/{owner}/{file_id}` (dot or empty segments,
+//! another shape) is never written by us: it is deleted and logged. An object of the right
+//! shape with no record (an upload by temporary credentials) is adopted: it gets a record,
+//! `ready` if it passes the checks every upload passes (the allow-list, the size limit, the
+//! content check, the quota), otherwise `rejected` with the object deleted.
 
 use aws_lambda_events::event::s3::S3EventRecord;
-use chrono::Utc;
-use shared::domain::ids::ObjectKey;
-use shared::domain::ownership::{Decision, decide};
-use shared::domain::record::Outcome;
+use chrono::{DateTime, Utc};
+use shared::domain::ids::{ObjectKey, USERS_PREFIX};
+use shared::domain::ownership::{Decision, ObjectInfo, adopt, decide};
+use shared::domain::record::{FileRecord, Outcome, Rejection, RejectionReason};
 use shared::domain::s3_event::decode_event_key;
 use shared::domain::sequencer::Sequencer;
+use shared::domain::sniff::{SNIFF_BYTES, is_checked};
 use shared::domain::time::whole_seconds;
+use shared::domain::upload::ContentType;
 use shared::ports::{Applied, StoreError};
 
 use crate::{Deps, RecordOutcome};
@@ -35,8 +45,15 @@ pub async fn process(deps: &Deps, record: &S3EventRecord) -> Result<RecordOutcom
     let Ok(raw_key) = decode_event_key(record.s3.object.key.as_deref().unwrap_or("")) else {
         return ignore("the key is not valid URL-encoded UTF-8");
     };
+    if !raw_key.starts_with(USERS_PREFIX) {
+        return ignore("the key is outside users/");
+    }
     let Ok(key) = ObjectKey::parse(&raw_key) else {
-        return ignore("the key is not users/{owner}/{file_id}");
+        deps.objects.delete(&raw_key).await?;
+        tracing::warn!(key = %raw_key, "an object under users/ that is not users/{{owner}}/{{file_id}} deleted");
+        return Ok(RecordOutcome::Deleted {
+            why: "the key is not users/{owner}/{file_id}".into(),
+        });
     };
     // Without a usable sequencer the event orders before every other one.
     let sequencer = record
@@ -47,7 +64,10 @@ pub async fn process(deps: &Deps, record: &S3EventRecord) -> Result<RecordOutcom
         .and_then(|s| Sequencer::parse(s).ok())
         .unwrap_or_else(Sequencer::earliest);
 
-    let object = deps.objects.head(&raw_key).await?;
+    let object = match deps.objects.head(&raw_key).await? {
+        Some(object) => Some(with_first_bytes(deps, &raw_key, object).await?),
+        None => None,
+    };
     let stored = deps.records.get(&key.owner, key.file_id).await?;
     let decision = decide(
         stored.as_ref(),
@@ -56,77 +76,183 @@ pub async fn process(deps: &Deps, record: &S3EventRecord) -> Result<RecordOutcom
         &sequencer,
     );
     let now = Utc::now();
-    let outcome = match decision {
-        Decision::Skip(why) => {
+    let uploaded_at = whole_seconds(if record.event_time.timestamp() > 0 {
+        record.event_time
+    } else {
+        now
+    });
+    let outcome = match (decision, object) {
+        (Decision::Skip(why), _) => {
             tracing::info!(why, "nothing to do");
             RecordOutcome::Skipped { why: why.into() }
         }
-        Decision::MarkReady { size, etag } => {
-            let uploaded_at = if record.event_time.timestamp() > 0 {
-                record.event_time
-            } else {
-                now
-            };
-            let outcome = Outcome::Ready {
+        (Decision::MarkReady { size, etag }, _) => {
+            let ready = Outcome::Ready {
                 size,
                 etag,
-                uploaded_at: whole_seconds(uploaded_at),
+                uploaded_at,
             };
-            match deps
+            let applied = deps
                 .records
-                .apply(&key.owner, key.file_id, &sequencer, &outcome)
-                .await?
-            {
-                Applied::Yes => {
+                .apply(
+                    &key.owner,
+                    key.file_id,
+                    &sequencer,
+                    &ready,
+                    &deps.config.quota,
+                )
+                .await;
+            match applied {
+                Ok(Applied::Yes) => {
                     tracing::info!(%size, "file ready");
                     RecordOutcome::Ready
                 }
-                Applied::Superseded => RecordOutcome::Skipped {
+                Ok(Applied::Superseded) => RecordOutcome::Skipped {
                     why: SUPERSEDED.into(),
                 },
-            }
-        }
-        Decision::Reject(rejection) => {
-            let retention =
-                i64::try_from(deps.config.rejected_retention.as_secs()).unwrap_or(i64::MAX);
-            let outcome = Outcome::Rejected {
-                rejection: rejection.clone(),
-                expires_at: now.timestamp().saturating_add(retention),
-            };
-            match deps
-                .records
-                .apply(&key.owner, key.file_id, &sequencer, &outcome)
-                .await?
-            {
-                Applied::Yes => {
-                    deps.objects.delete(&raw_key).await?;
-                    tracing::warn!(%rejection, "upload rejected and deleted");
-                    RecordOutcome::Rejected {
-                        reason: rejection.to_string(),
-                    }
+                Err(StoreError::Quota(over)) => {
+                    let rejection =
+                        Rejection::new(RejectionReason::QuotaExceeded, over.to_string());
+                    reject(deps, &key, &raw_key, None, &sequencer, rejection, now).await?
                 }
-                Applied::Superseded => RecordOutcome::Skipped {
-                    why: SUPERSEDED.into(),
-                },
+                Err(err) => return Err(err),
             }
         }
-        Decision::DeleteOrphan => {
-            deps.objects.delete(&raw_key).await?;
-            tracing::warn!("object without an ownership record deleted");
-            RecordOutcome::Deleted {
-                why: "no ownership record".into(),
-            }
+        (Decision::Reject(rejection), _) => {
+            reject(deps, &key, &raw_key, None, &sequencer, rejection, now).await?
         }
-        Decision::EnsureDeleted => {
+        (Decision::Adopt, Some(object)) => {
+            adopt_object(deps, &key, &raw_key, &object, &sequencer, uploaded_at, now).await?
+        }
+        (Decision::Adopt, None) => RecordOutcome::Skipped {
+            why: "the object no longer exists".into(),
+        },
+        (Decision::EnsureDeleted, _) => {
             deps.objects.delete(&raw_key).await?;
             RecordOutcome::Rejected {
                 reason: stored
                     .as_ref()
-                    .and_then(|r| r.rejection())
+                    .and_then(FileRecord::rejection)
                     .map(ToString::to_string)
                     .unwrap_or_default(),
             }
         }
     };
     Ok(outcome)
+}
+
+/// For the types we sniff, read the object's first bytes (a ranged GET).
+async fn with_first_bytes(
+    deps: &Deps,
+    raw_key: &str,
+    mut object: ObjectInfo,
+) -> Result<ObjectInfo, StoreError> {
+    let sniffed = object
+        .content_type
+        .as_deref()
+        .and_then(|t| ContentType::parse(t).ok())
+        .is_some_and(|t| is_checked(t.essence()));
+    if sniffed {
+        object.first_bytes = deps.objects.first_bytes(raw_key, SNIFF_BYTES).await?;
+    }
+    Ok(object)
+}
+
+/// Mark the record rejected (writing it, for an adoption) and delete the object.
+async fn reject(
+    deps: &Deps,
+    key: &ObjectKey,
+    raw_key: &str,
+    adopted: Option<&FileRecord>,
+    sequencer: &Sequencer,
+    rejection: Rejection,
+    now: DateTime<Utc>,
+) -> Result<RecordOutcome, StoreError> {
+    let retention = i64::try_from(deps.config.rejected_retention.as_secs()).unwrap_or(i64::MAX);
+    let outcome = Outcome::Rejected {
+        rejection: rejection.clone(),
+        expires_at: now.timestamp().saturating_add(retention),
+    };
+    let quota = &deps.config.quota;
+    let applied = match adopted {
+        Some(record) => {
+            deps.records
+                .adopt(record, sequencer, &outcome, quota)
+                .await?
+        }
+        None => {
+            deps.records
+                .apply(&key.owner, key.file_id, sequencer, &outcome, quota)
+                .await?
+        }
+    };
+    match applied {
+        Applied::Yes => {
+            deps.objects.delete(raw_key).await?;
+            tracing::warn!(%rejection, "upload rejected and deleted");
+            Ok(RecordOutcome::Rejected {
+                reason: rejection.to_string(),
+            })
+        }
+        Applied::Superseded => Ok(RecordOutcome::Skipped {
+            why: SUPERSEDED.into(),
+        }),
+    }
+}
+
+/// An object that arrived with no record: give it one, ready or rejected.
+async fn adopt_object(
+    deps: &Deps,
+    key: &ObjectKey,
+    raw_key: &str,
+    object: &ObjectInfo,
+    sequencer: &Sequencer,
+    uploaded_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<RecordOutcome, StoreError> {
+    let adoption = adopt(key, object, &deps.config.rules, uploaded_at);
+    if let Err(rejection) = adoption.verdict {
+        return reject(
+            deps,
+            key,
+            raw_key,
+            Some(&adoption.record),
+            sequencer,
+            rejection,
+            now,
+        )
+        .await;
+    }
+    let ready = Outcome::Ready {
+        size: object.size,
+        etag: object.etag.clone(),
+        uploaded_at,
+    };
+    match deps
+        .records
+        .adopt(&adoption.record, sequencer, &ready, &deps.config.quota)
+        .await
+    {
+        Ok(Applied::Yes) => {
+            tracing::info!(size = %object.size, "an upload by temporary credentials adopted");
+            Ok(RecordOutcome::Ready)
+        }
+        Ok(Applied::Superseded) => Ok(RecordOutcome::Skipped {
+            why: SUPERSEDED.into(),
+        }),
+        Err(StoreError::Quota(over)) => {
+            let rejection = Rejection::new(RejectionReason::QuotaExceeded, over.to_string());
+            reject(
+                deps,
+                key,
+                raw_key,
+                Some(&adoption.record),
+                sequencer,
+                rejection,
+                now,
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    }
 }

@@ -14,13 +14,19 @@ use record_ownership::{Config, Deps, RecordOutcome, handle};
 use serde_json::{Value, json};
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
 use shared::domain::ownership::ObjectInfo;
-use shared::domain::record::{FileRecord, FileStatus, RejectionReason};
+use shared::domain::record::{FileRecord, FileStatus, RejectionReason, UploadMode};
 use shared::domain::upload::{ByteSize, ContentType, Filename, Sha256Checksum, UploadRequest};
 use shared::ports::{FileRecords, MemoryObjects, MemoryRecords, ObjectStore, StoreError};
 
+/// Limits no test reaches.
+const UNLIMITED: shared::domain::quota::QuotaLimits = shared::domain::quota::QuotaLimits {
+    max_bytes: u64::MAX / 4,
+    max_files: u64::MAX / 4,
+};
+
 const SUB: &str = "3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a";
 const FILE: &str = "019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
-const ETAG: &str = "0f343b0931126a20f133d67c2b018a3b";
+const ETAG: &str = "efc76d557de7077b1deabc4c3755cac5";
 
 fn key() -> String {
     format!("users/{SUB}/{FILE}")
@@ -48,6 +54,9 @@ fn world_with(objects: Arc<dyn ObjectStore>, memory: Arc<MemoryObjects>) -> Worl
     let config = Config::from_env(&[
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
+        ("ALLOWED_CONTENT_TYPES", "image/*,application/pdf"),
+        ("QUOTA_BYTES", "3000"),
+        ("QUOTA_FILES", "10"),
     ])
     .unwrap();
     let records = Arc::new(MemoryRecords::default());
@@ -74,15 +83,25 @@ fn pending(sha256: Option<&str>) -> FileRecord {
         OwnerId::from_sub(SUB).unwrap(),
         FileId::parse(FILE).unwrap(),
     );
-    FileRecord::pending(key, &upload, Utc::now(), Utc::now().timestamp() + 3600)
+    FileRecord::pending(
+        key,
+        &upload,
+        UploadMode::Put,
+        Utc::now(),
+        Utc::now().timestamp() + 3600,
+    )
 }
+
+/// The first bytes of the object the event file names: a PNG.
+const PNG_START: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\0";
 
 fn stored(size: u64, content_type: &str) -> ObjectInfo {
     ObjectInfo {
         size: ByteSize::new(size),
         content_type: Some(content_type.into()),
         etag: ETAG.into(),
-        sha256: None,
+        first_bytes: Some(PNG_START.to_vec()),
+        ..ObjectInfo::default()
     }
 }
 
@@ -99,7 +118,7 @@ async fn current(w: &World) -> Option<FileRecord> {
 #[tokio::test]
 async fn a_matching_upload_becomes_ready_exactly_once() {
     let w = world();
-    w.records.create(&pending(None)).await.unwrap();
+    w.records.create(&pending(None), &UNLIMITED).await.unwrap();
     w.objects.put(&key(), stored(1024, "image/png"));
 
     let report = handle(&w.deps, invocation(event_json())).await.unwrap();
@@ -145,7 +164,7 @@ async fn a_mismatched_upload_is_deleted_and_rejected() {
         ),
     ] {
         let w = world();
-        w.records.create(&pending(None)).await.unwrap();
+        w.records.create(&pending(None), &UNLIMITED).await.unwrap();
         w.objects.put(&key(), object);
         let report = handle(&w.deps, invocation(event_json())).await.unwrap();
         assert_eq!(
@@ -166,9 +185,10 @@ async fn a_mismatched_upload_is_deleted_and_rejected() {
 async fn a_missing_checksum_is_a_rejection() {
     let w = world();
     w.records
-        .create(&pending(Some(
-            "X3C/GKCGAHAW6UiwSu07ghA6Nr6kF1W2zd+vEKzjxu8=",
-        )))
+        .create(
+            &pending(Some("X3C/GKCGAHAW6UiwSu07ghA6Nr6kF1W2zd+vEKzjxu8=")),
+            &UNLIMITED,
+        )
         .await
         .unwrap();
     w.objects.put(&key(), stored(1024, "image/png"));
@@ -182,7 +202,7 @@ async fn a_missing_checksum_is_a_rejection() {
 #[tokio::test]
 async fn objects_that_are_gone_or_foreign_are_not_errors() {
     let w = world();
-    w.records.create(&pending(None)).await.unwrap();
+    w.records.create(&pending(None), &UNLIMITED).await.unwrap();
     let report = handle(&w.deps, invocation(event_json())).await.unwrap();
     assert_eq!(
         report.records[0].outcome,
@@ -198,7 +218,7 @@ async fn objects_that_are_gone_or_foreign_are_not_errors() {
     assert_eq!(
         report.records[0].outcome,
         RecordOutcome::Ignored {
-            why: "the key is not users/{owner}/{file_id}".into()
+            why: "the key is outside users/".into()
         }
     );
 
@@ -214,17 +234,137 @@ async fn objects_that_are_gone_or_foreign_are_not_errors() {
 }
 
 #[tokio::test]
-async fn objects_without_a_record_are_removed() {
+async fn an_object_without_a_record_is_adopted_when_it_passes_every_check() {
     let w = world();
+    let mut named = stored(1024, "image/png");
+    named
+        .metadata
+        .insert("filename".into(), "from uppy.png".into());
+    w.objects.put(&key(), named);
+    let report = handle(&w.deps, invocation(event_json())).await.unwrap();
+    assert_eq!(report.records[0].outcome, RecordOutcome::Ready);
+    let record = current(&w).await.unwrap();
+    assert_eq!(record.status(), FileStatus::Ready);
+    assert_eq!(record.mode(), &UploadMode::Credentials);
+    assert_eq!(record.filename().as_str(), "from uppy.png");
+    assert_eq!(record.expires_at(), None);
+    let owner = OwnerId::from_sub(SUB).unwrap();
+    let usage = w.records.usage(&owner).await.unwrap();
+    assert_eq!(
+        (usage.bytes, usage.files),
+        (1024, 1),
+        "settled in the quota"
+    );
+    assert!(w.objects.contains(&key()));
+    // The same event again changes nothing.
+    let report = handle(&w.deps, invocation(event_json())).await.unwrap();
+    assert!(matches!(
+        report.records[0].outcome,
+        RecordOutcome::Skipped { .. }
+    ));
+}
+
+#[tokio::test]
+async fn an_adopted_object_that_fails_a_check_is_removed_and_its_record_says_why() {
+    let not_png = ObjectInfo {
+        first_bytes: Some(b"<svg onload=alert(1)>".to_vec()),
+        ..stored(1024, "image/png")
+    };
+    let cases = [
+        (stored(1024, "text/html"), "content_type_not_allowed"),
+        (not_png, "content_mismatch"),
+        (stored(3001, "image/png"), "quota_exceeded"),
+    ];
+    for (object, reason) in cases {
+        let w = world();
+        w.objects.put(&key(), object);
+        let report = handle(&w.deps, invocation(event_json())).await.unwrap();
+        let RecordOutcome::Rejected { reason: got } = &report.records[0].outcome else {
+            panic!("{report:?}")
+        };
+        assert!(got.starts_with(reason), "{got}");
+        assert!(!w.objects.contains(&key()), "the object is gone");
+        let record = current(&w).await.unwrap();
+        assert_eq!(record.status(), FileStatus::Rejected);
+        assert_eq!(record.rejection().unwrap().reason().code(), reason);
+        let usage = w
+            .records
+            .usage(&OwnerId::from_sub(SUB).unwrap())
+            .await
+            .unwrap();
+        assert_eq!((usage.bytes, usage.files), (0, 0), "nothing counted");
+    }
+}
+
+#[tokio::test]
+async fn anything_else_under_users_is_removed() {
+    for bad in [
+        format!("users/{SUB}/not-a-file-id"),
+        format!("users/{SUB}/../someone/{FILE}"),
+        format!("users/{SUB}/./{FILE}"),
+        format!("users/{SUB}//{FILE}"),
+        format!("users/{SUB}/{FILE}/extra"),
+        "users/loose-object".to_owned(),
+    ] {
+        let w = world();
+        w.objects.put(&bad, stored(1024, "image/png"));
+        let mut event = event_json();
+        event["Records"][0]["s3"]["object"]["key"] =
+            json!(shared::domain::s3_event::encode_event_key(&bad));
+        let report = handle(&w.deps, invocation(event)).await.unwrap();
+        assert_eq!(
+            report.records[0].outcome,
+            RecordOutcome::Deleted {
+                why: "the key is not users/{owner}/{file_id}".into()
+            },
+            "{bad}"
+        );
+        assert!(!w.objects.contains(&bad), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn an_upload_that_would_go_over_quota_is_rejected_on_arrival() {
+    let w = world();
+    // Another ready file already holds 2500 of the 3000 bytes.
+    let other = ObjectKey::new(OwnerId::from_sub(SUB).unwrap(), FileId::generate());
+    let mut big = FileRecord::pending(
+        other,
+        &UploadRequest {
+            filename: Filename::parse("big.png").unwrap(),
+            content_type: ContentType::parse("image/png").unwrap(),
+            size: ByteSize::new(2500),
+            sha256: None,
+        },
+        UploadMode::Put,
+        Utc::now(),
+        Utc::now().timestamp() + 3600,
+    );
+    big.apply(
+        &shared::domain::sequencer::Sequencer::parse("01").unwrap(),
+        &shared::domain::record::Outcome::Ready {
+            size: ByteSize::new(2500),
+            etag: "e".into(),
+            uploaded_at: Utc::now(),
+        },
+    );
+    w.records.create(&big, &UNLIMITED).await.unwrap();
+    // This upload was issued (here with no limit) before the big one settled: it no longer
+    // fits when it arrives.
+    w.records.create(&pending(None), &UNLIMITED).await.unwrap();
     w.objects.put(&key(), stored(1024, "image/png"));
     let report = handle(&w.deps, invocation(event_json())).await.unwrap();
-    assert_eq!(
-        report.records[0].outcome,
-        RecordOutcome::Deleted {
-            why: "no ownership record".into()
-        }
-    );
+    let RecordOutcome::Rejected { reason } = &report.records[0].outcome else {
+        panic!("{report:?}")
+    };
+    assert!(reason.starts_with("quota_exceeded: "), "{reason}");
     assert!(!w.objects.contains(&key()));
+    let usage = w
+        .records
+        .usage(&OwnerId::from_sub(SUB).unwrap())
+        .await
+        .unwrap();
+    assert_eq!((usage.bytes, usage.files), (2500, 1));
 }
 
 /// Fails HEAD for one key with a given error, as a throttled or misconfigured S3 would.
@@ -241,6 +381,9 @@ impl ObjectStore for Flaky {
             return Err(self.error.clone());
         }
         self.inner.head(key).await
+    }
+    async fn first_bytes(&self, key: &str, n: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.first_bytes(key, n).await
     }
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.inner.delete(key).await
@@ -263,7 +406,7 @@ async fn a_failing_record_loses_none_of_the_others_says_if_retryable_and_fails_t
             }),
             memory,
         );
-        w.records.create(&pending(None)).await.unwrap();
+        w.records.create(&pending(None), &UNLIMITED).await.unwrap();
         w.objects.put(&key(), stored(1024, "image/png"));
 
         let mut event = event_json();

@@ -1,24 +1,50 @@
 //! [`FileRecords`] on DynamoDB: partition key `owner_id`, sort key `file_id` (UUIDv7, so a
 //! descending query lists newest first), TTL attribute `expires_at`.
+//!
+//! Each owner's quota usage is one more item in the owner's partition, sort key
+//! [`USAGE_SORT_KEY`] (it sorts before every file id, and listings start after it). Every
+//! change of a record reads the record and the usage, applies the domain's rules, and
+//! writes both in one transaction, conditional on neither having changed since the read
+//! (the usage carries a version); a conflict re-reads and tries again. So parallel
+//! requests of one owner cannot overshoot the quota, and a record never exists without its
+//! bytes counted.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 
 use super::errors::store_error;
 use super::sdk::SdkConfig;
 use crate::domain::ids::{FileId, ObjectKey, OwnerId};
-use crate::domain::record::{FileRecord, FileStatus, Outcome, Rejection};
+use crate::domain::quota::{QuotaLimits, Reservation, Usage};
+use crate::domain::record::{FileRecord, FileStatus, Outcome, Rejection, UploadMode};
 use crate::domain::sequencer::Sequencer;
 use crate::domain::time::{parse_rfc3339, rfc3339};
-use crate::domain::upload::{ByteSize, ContentType, Filename, Sha256Checksum};
+use crate::domain::upload::{ByteSize, ContentType, Crc64Checksum, Filename, Sha256Checksum};
+use crate::ports::records::account;
 use crate::ports::{Applied, FileRecords, Page, StoreError};
 
 pub const PARTITION_KEY: &str = "owner_id";
 pub const SORT_KEY: &str = "file_id";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// The sort key of an owner's usage item: `#` sorts before the digits every file id
+/// starts with.
+pub const USAGE_SORT_KEY: &str = "#usage";
+/// Listings start here, after the usage item.
+const FIRST_FILE_ID: &str = "0";
+/// How often a change is tried when the record or the usage moved under it.
+const ATTEMPTS: u32 = 10;
+
+/// A random wait before attempt `attempt` (1…): up to 10 ms × 2^attempt, at most 1 s.
+fn backoff(attempt: u32) -> std::time::Duration {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let cap = (10u64 << attempt.min(7)).min(1000);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(attempt);
+    std::time::Duration::from_millis(hasher.finish() % cap + 1)
+}
 
 pub struct DynamoRecords {
     client: Client,
@@ -62,7 +88,11 @@ fn to_item(record: &FileRecord) -> Item {
     item.insert("size".into(), n(record.size()));
     item.insert("status".into(), s(record.status().as_str()));
     item.insert("created_at".into(), s(rfc3339(record.created_at())));
+    item.insert("mode".into(), s(record.mode().as_str()));
     let optional = [
+        ("upload_id", record.mode().upload_id().map(s)),
+        ("part_size", record.mode().part_size().map(n)),
+        ("crc64nvme", record.crc64nvme().map(|c| s(c.as_str()))),
         ("sha256", record.sha256().map(|c| s(c.as_str()))),
         ("reason", record.rejection().map(|r| s(r.to_string()))),
         ("uploaded_at", record.uploaded_at().map(rfc3339).map(s)),
@@ -105,6 +135,16 @@ fn from_item(item: &Item) -> Result<FileRecord, StoreError> {
         sha256: text("sha256")
             .map(|t| Sha256Checksum::parse(&t).map_err(|_| bad("sha256")))
             .transpose()?,
+        crc64nvme: text("crc64nvme")
+            .map(|t| Crc64Checksum::parse(&t).map_err(|_| bad("crc64nvme")))
+            .transpose()?,
+        // Records written before upload modes existed were all presigned PUTs.
+        mode: UploadMode::parse(
+            text("mode").as_deref().unwrap_or("put"),
+            text("upload_id"),
+            number("part_size").and_then(|v| v.parse().ok()),
+        )
+        .ok_or_else(|| bad("mode"))?,
         status: FileStatus::parse(&required("status")?).ok_or_else(|| bad("status"))?,
         rejection: text("reason")
             .map(|t| Rejection::parse(&t).ok_or_else(|| bad("reason")))
@@ -123,29 +163,262 @@ fn from_item(item: &Item) -> Result<FileRecord, StoreError> {
     })
 }
 
+/// The usage item: ready bytes and files, reservations, and the version it was read at.
+fn usage_item(owner: &OwnerId, usage: &Usage, version: u64) -> Item {
+    let reservations: HashMap<String, AttributeValue> = usage
+        .reservations
+        .iter()
+        .map(|(id, r)| {
+            let entry = HashMap::from([
+                ("b".to_owned(), n(r.bytes)),
+                ("e".to_owned(), n(r.expires_at)),
+            ]);
+            (id.to_string(), AttributeValue::M(entry))
+        })
+        .collect();
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), s(owner.as_str())),
+        (SORT_KEY.to_owned(), s(USAGE_SORT_KEY)),
+        ("bytes".to_owned(), n(usage.bytes)),
+        ("files".to_owned(), n(usage.files)),
+        ("reservations".to_owned(), AttributeValue::M(reservations)),
+        ("version".to_owned(), n(version)),
+    ])
+}
+
+fn usage_from_item(item: &Item) -> Result<(Usage, u64), StoreError> {
+    let bad =
+        |field: &str| StoreError::Failed(format!("stored usage has a bad or missing {field}"));
+    let number = |value: Option<&AttributeValue>, field: &str| -> Result<u64, StoreError> {
+        value
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| bad(field))
+    };
+    let mut reservations = BTreeMap::new();
+    if let Some(entries) = item.get("reservations") {
+        let entries = entries.as_m().map_err(|_| bad("reservations"))?;
+        for (id, entry) in entries {
+            let entry = entry.as_m().map_err(|_| bad("reservations"))?;
+            let file_id = FileId::parse(id).map_err(|_| bad("reservations"))?;
+            let expires_at = i64::try_from(number(entry.get("e"), "reservations")?)
+                .map_err(|_| bad("reservations"))?;
+            reservations.insert(
+                file_id,
+                Reservation {
+                    bytes: number(entry.get("b"), "reservations")?,
+                    expires_at,
+                },
+            );
+        }
+    }
+    Ok((
+        Usage {
+            bytes: number(item.get("bytes"), "bytes")?,
+            files: number(item.get("files"), "files")?,
+            reservations,
+        },
+        number(item.get("version"), "version")?,
+    ))
+}
+
+/// What a change does to the record it read.
+enum Step {
+    /// Write this record (or, `None`, delete it).
+    Write(Option<Box<FileRecord>>),
+    /// Nothing to write: answer this.
+    Done(Applied),
+}
+
+fn usage_key(owner: &OwnerId) -> Item {
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), s(owner.as_str())),
+        (SORT_KEY.to_owned(), s(USAGE_SORT_KEY)),
+    ])
+}
+
+impl DynamoRecords {
+    async fn read(&self, key: Item, operation: &str) -> Result<Option<Item>, StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map(|out| out.item)
+            .map_err(|err| store_error(operation, &err))
+    }
+
+    /// Change one record and its owner's usage together: read both, let `step` decide from
+    /// the record as read, account the quota, write both conditional on neither having
+    /// moved, and try again when one has.
+    async fn change(
+        &self,
+        owner: &OwnerId,
+        file_id: FileId,
+        limits: &QuotaLimits,
+        step: impl Fn(Option<&FileRecord>) -> Result<Step, StoreError> + Send + Sync,
+    ) -> Result<Applied, StoreError> {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                // Contenders that collided back off by different amounts (DynamoDB cancels
+                // every transaction of a conflict, not all but one).
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let before = self.read(key(owner, file_id), "GetItem").await?;
+            let before_record = before.as_ref().map(from_item).transpose()?;
+            let after = match step(before_record.as_ref())? {
+                Step::Done(applied) => return Ok(applied),
+                Step::Write(after) => after.map(|record| *record),
+            };
+            let usage_before = self.read(usage_key(owner), "GetItem").await?;
+            let (mut usage, version) = match &usage_before {
+                Some(item) => {
+                    let (usage, version) = usage_from_item(item)?;
+                    (usage, Some(version))
+                }
+                None => (Usage::default(), None),
+            };
+            let now = chrono::Utc::now().timestamp();
+            account(
+                &mut usage,
+                before_record.as_ref(),
+                after.as_ref(),
+                limits,
+                now,
+            )?;
+
+            let record_write = self.record_write(owner, file_id, before_record.as_ref(), after)?;
+            let usage_write = self.usage_write(owner, &usage, version)?;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(record_write)
+                .transact_items(usage_write)
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(Applied::Yes),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+                {
+                    // The record or the usage moved since the read: read again.
+                    continue;
+                }
+                Err(err) => return Err(store_error("TransactWriteItems", &err)),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the record or its owner's usage kept changing; try again".into(),
+        ))
+    }
+
+    /// Write (or delete) the record, on condition that it is as it was read.
+    fn record_write(
+        &self,
+        owner: &OwnerId,
+        file_id: FileId,
+        before: Option<&FileRecord>,
+        after: Option<FileRecord>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Failed(e.to_string());
+        let (condition, values): (&str, Vec<(&str, AttributeValue)>) = match before {
+            None => ("attribute_not_exists(#pk)", vec![]),
+            Some(before) => match before.sequencer() {
+                Some(seq) => (
+                    "attribute_exists(#pk) AND #status = :status AND #seq = :seq",
+                    vec![
+                        (":status", s(before.status().as_str())),
+                        (":seq", s(seq.as_str())),
+                    ],
+                ),
+                None => (
+                    "attribute_exists(#pk) AND #status = :status AND attribute_not_exists(#seq)",
+                    vec![(":status", s(before.status().as_str()))],
+                ),
+            },
+        };
+        let names = |with_state: bool| {
+            let mut names = HashMap::from([("#pk".to_owned(), PARTITION_KEY.to_owned())]);
+            if with_state {
+                names.insert("#status".to_owned(), "status".to_owned());
+                names.insert("#seq".to_owned(), "sequencer".to_owned());
+            }
+            names
+        };
+        let values: Option<HashMap<String, AttributeValue>> = (!values.is_empty())
+            .then(|| values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+        let item = match after {
+            Some(record) => TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(to_item(&record)))
+                        .condition_expression(condition)
+                        .set_expression_attribute_names(Some(names(before.is_some())))
+                        .set_expression_attribute_values(values)
+                        .build()
+                        .map_err(built)?,
+                )
+                .build(),
+            None => TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(owner, file_id)))
+                        .condition_expression(condition)
+                        .set_expression_attribute_names(Some(names(before.is_some())))
+                        .set_expression_attribute_values(values)
+                        .build()
+                        .map_err(built)?,
+                )
+                .build(),
+        };
+        Ok(item)
+    }
+
+    /// Write the usage, on condition that it is at the version it was read at.
+    fn usage_write(
+        &self,
+        owner: &OwnerId,
+        usage: &Usage,
+        version: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(usage_item(owner, usage, version.map_or(1, |v| v + 1))));
+        put = match version {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY),
+            Some(version) => put
+                .condition_expression("#v = :v")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":v", n(version)),
+        };
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(|e| StoreError::Failed(e.to_string()))?)
+            .build())
+    }
+}
+
 #[async_trait]
 impl FileRecords for DynamoRecords {
-    async fn create(&self, record: &FileRecord) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(record)))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PARTITION_KEY)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::AlreadyExists)
-            }
-            Err(err) => Err(store_error("PutItem", &err)),
-        }
+    async fn create(&self, record: &FileRecord, limits: &QuotaLimits) -> Result<(), StoreError> {
+        self.change(
+            record.owner(),
+            record.file_id(),
+            limits,
+            |before| match before {
+                Some(_) => Err(StoreError::AlreadyExists),
+                None => Ok(Step::Write(Some(Box::new(record.clone())))),
+            },
+        )
+        .await
+        .map(drop)
     }
 
     async fn get(
@@ -153,16 +426,11 @@ impl FileRecords for DynamoRecords {
         owner: &OwnerId,
         file_id: FileId,
     ) -> Result<Option<FileRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(owner, file_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|err| store_error("GetItem", &err))?;
-        out.item.as_ref().map(from_item).transpose()
+        self.read(key(owner, file_id), "GetItem")
+            .await?
+            .as_ref()
+            .map(from_item)
+            .transpose()
     }
 
     async fn list(
@@ -175,9 +443,11 @@ impl FileRecords for DynamoRecords {
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("#pk = :owner")
+            .key_condition_expression("#pk = :owner AND #sk >= :first")
             .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#sk", SORT_KEY)
             .expression_attribute_values(":owner", s(owner.as_str()))
+            .expression_attribute_values(":first", s(FIRST_FILE_ID))
             .scan_index_forward(false)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(before.map(|b| key(owner, b)))
@@ -204,14 +474,18 @@ impl FileRecords for DynamoRecords {
     }
 
     async fn delete(&self, owner: &OwnerId, file_id: FileId) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(owner, file_id)))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|err| store_error("DeleteItem", &err))
+        let no_limits = QuotaLimits {
+            max_bytes: u64::MAX,
+            max_files: u64::MAX,
+        };
+        self.change(owner, file_id, &no_limits, |before| {
+            Ok(match before {
+                None => Step::Done(Applied::Superseded),
+                Some(_) => Step::Write(None),
+            })
+        })
+        .await
+        .map(drop)
     }
 
     async fn apply(
@@ -220,52 +494,46 @@ impl FileRecords for DynamoRecords {
         file_id: FileId,
         sequencer: &Sequencer,
         outcome: &Outcome,
+        limits: &QuotaLimits,
     ) -> Result<Applied, StoreError> {
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(owner, file_id)))
-            // Only an existing record, and only an event newer than the last one applied.
-            .condition_expression(
-                "attribute_exists(#pk) AND (attribute_not_exists(#seq) OR #seq < :seq)",
-            )
-            .expression_attribute_names("#pk", PARTITION_KEY)
-            .expression_attribute_names("#seq", "sequencer")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-            .expression_attribute_values(":seq", s(sequencer.as_str()))
-            .return_values(ReturnValue::None);
-        update = match outcome {
-            Outcome::Ready { size, etag, uploaded_at } => update
-                .update_expression(
-                    "SET #seq = :seq, #status = :status, #size = :size, #etag = :etag, #up = :up REMOVE #ttl, #reason",
-                )
-                .expression_attribute_names("#size", "size")
-                .expression_attribute_names("#etag", "etag")
-                .expression_attribute_names("#up", "uploaded_at")
-                .expression_attribute_names("#reason", "reason")
-                .expression_attribute_values(":status", s(FileStatus::Ready.as_str()))
-                .expression_attribute_values(":size", n(size.get()))
-                .expression_attribute_values(":etag", s(etag))
-                .expression_attribute_values(":up", s(rfc3339(*uploaded_at))),
-            Outcome::Rejected { rejection, expires_at } => update
-                .update_expression("SET #seq = :seq, #status = :status, #reason = :reason, #ttl = :ttl")
-                .expression_attribute_names("#reason", "reason")
-                .expression_attribute_values(":status", s(FileStatus::Rejected.as_str()))
-                .expression_attribute_values(":reason", s(rejection.to_string()))
-                .expression_attribute_values(":ttl", n(expires_at)),
-        };
-        match update.send().await {
-            Ok(_) => Ok(Applied::Yes),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(Applied::Superseded)
-            }
-            Err(err) => Err(store_error("UpdateItem", &err)),
+        self.change(owner, file_id, limits, |before| {
+            Ok(match before {
+                None => Step::Done(Applied::Superseded),
+                Some(record) if record.has_applied(sequencer) => Step::Done(Applied::Superseded),
+                Some(record) => {
+                    let mut after = record.clone();
+                    after.apply(sequencer, outcome);
+                    Step::Write(Some(Box::new(after)))
+                }
+            })
+        })
+        .await
+    }
+
+    async fn adopt(
+        &self,
+        record: &FileRecord,
+        sequencer: &Sequencer,
+        outcome: &Outcome,
+        limits: &QuotaLimits,
+    ) -> Result<Applied, StoreError> {
+        self.change(record.owner(), record.file_id(), limits, |before| {
+            Ok(match before {
+                Some(_) => Step::Done(Applied::Superseded),
+                None => {
+                    let mut after = record.clone();
+                    after.apply(sequencer, outcome);
+                    Step::Write(Some(Box::new(after)))
+                }
+            })
+        })
+        .await
+    }
+
+    async fn usage(&self, owner: &OwnerId) -> Result<Usage, StoreError> {
+        match self.read(usage_key(owner), "GetItem").await? {
+            Some(item) => usage_from_item(&item).map(|(usage, _)| usage),
+            None => Ok(Usage::default()),
         }
     }
 }
@@ -288,6 +556,7 @@ mod tests {
         let mut record = FileRecord::pending(
             key,
             &upload,
+            UploadMode::Form,
             Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
             1_700_086_400,
         );
@@ -312,6 +581,61 @@ mod tests {
             },
         );
         assert_eq!(from_item(&to_item(&record)).unwrap(), record);
+    }
+
+    #[test]
+    fn multipart_records_and_usage_round_trip() {
+        use crate::domain::upload::{MultipartRequest, PartPlan, UploadRequest};
+        let request = MultipartRequest {
+            upload: UploadRequest {
+                filename: Filename::parse("big.bin").unwrap(),
+                content_type: ContentType::parse("application/pdf").unwrap(),
+                size: ByteSize::new(12 << 20),
+                sha256: None,
+            },
+            plan: PartPlan::new(ByteSize::new(12 << 20), None).unwrap(),
+            crc64nvme: Some(Crc64Checksum::from_value(42)),
+        };
+        let key = ObjectKey::new(OwnerId::from_sub("a").unwrap(), FileId::generate());
+        let record = FileRecord::pending_multipart(
+            key.clone(),
+            &request,
+            "upload-1".into(),
+            Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            1_700_086_400,
+        );
+        assert_eq!(from_item(&to_item(&record)).unwrap(), record);
+
+        let mut usage = Usage {
+            bytes: 7,
+            files: 1,
+            ..Usage::default()
+        };
+        usage.reservations.insert(
+            key.file_id,
+            Reservation {
+                bytes: 12 << 20,
+                expires_at: 1_700_086_400,
+            },
+        );
+        let item = usage_item(&key.owner, &usage, 3);
+        assert_eq!(usage_from_item(&item).unwrap(), (usage, 3));
+        assert!(USAGE_SORT_KEY < FIRST_FILE_ID && FIRST_FILE_ID <= "0190");
+    }
+
+    #[test]
+    fn records_from_before_upload_modes_read_as_puts() {
+        let upload = crate::domain::upload::UploadRequest {
+            filename: Filename::parse("a").unwrap(),
+            content_type: ContentType::parse("image/png").unwrap(),
+            size: ByteSize::new(1),
+            sha256: None,
+        };
+        let key = ObjectKey::new(OwnerId::from_sub("a").unwrap(), FileId::generate());
+        let record = FileRecord::pending(key, &upload, UploadMode::Put, Utc::now(), 1);
+        let mut item = to_item(&record);
+        item.remove("mode");
+        assert_eq!(from_item(&item).unwrap().mode(), &UploadMode::Put);
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub mod dynamodb;
 pub mod s3;
 #[cfg(feature = "secretsmanager")]
 pub mod secretsmanager;
+#[cfg(feature = "sts")]
+pub mod sts;
 
 pub use errors::{error_summary, is_transient, store_error};
 pub use sdk::{SdkConfig, StartError, load_config};

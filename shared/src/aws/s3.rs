@@ -1,13 +1,20 @@
-//! [`ObjectStore`] on S3: HEAD (asking for the stored checksum) and DELETE.
+//! The bucket on S3: [`ObjectStore`] (HEAD asking for the stored checksums, a ranged GET of
+//! the first bytes, DELETE) and [`MultipartUploads`] (create, list parts, complete, abort).
 
 use async_trait::async_trait;
-use aws_sdk_s3::types::ChecksumMode;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload,
+    CompletedPart as S3CompletedPart,
+};
 
 use super::errors::store_error;
 use super::sdk::SdkConfig;
-use crate::domain::ownership::ObjectInfo;
-use crate::domain::upload::ByteSize;
-use crate::ports::{ObjectStore, StoreError};
+use crate::domain::ownership::{FILENAME_METADATA, ObjectInfo};
+use crate::domain::upload::{ByteSize, Crc64Checksum, UploadRequest};
+use crate::ports::{
+    CompletedPart, Completion, MultipartUploads, ObjectStore, StoreError, UploadedPart,
+};
 
 /// The S3 client. With an endpoint override (the local stack's S3 on 127.0.0.1, which has
 /// no per-bucket host names) requests use path-style addressing.
@@ -23,6 +30,8 @@ pub fn unquote_etag(etag: &str) -> String {
     etag.trim_matches('"').to_owned()
 }
 
+/// One bucket, as the functions reach it.
+#[derive(Clone)]
 pub struct S3Objects {
     client: aws_sdk_s3::Client,
     bucket: String,
@@ -35,6 +44,18 @@ impl S3Objects {
             bucket: bucket.into(),
         }
     }
+}
+
+/// Whether S3 answered "no such key" (404; also a HEAD's bare 404).
+fn not_found<E: ProvideErrorMetadata>(
+    err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> bool {
+    err.raw_response()
+        .is_some_and(|r| r.status().as_u16() == 404)
+        || err
+            .as_service_error()
+            .and_then(ProvideErrorMetadata::code)
+            .is_some_and(|c| c == "NoSuchKey" || c == "NotFound")
 }
 
 #[async_trait]
@@ -58,18 +79,49 @@ impl ObjectStore for S3Objects {
                 content_type: out.content_type,
                 etag: out.e_tag.as_deref().map(unquote_etag).unwrap_or_default(),
                 sha256: out.checksum_sha256,
+                crc64nvme: out.checksum_crc64_nvme,
+                metadata: out.metadata.unwrap_or_default().into_iter().collect(),
+                first_bytes: None,
             })),
-            Err(err) => {
-                let not_found = err.as_service_error().is_some_and(|e| e.is_not_found())
-                    || err
-                        .raw_response()
-                        .is_some_and(|r| r.status().as_u16() == 404);
-                if not_found {
-                    Ok(None)
-                } else {
-                    Err(store_error("HeadObject", &err))
-                }
+            Err(err) if not_found(&err) => Ok(None),
+            Err(err) => Err(store_error("HeadObject", &err)),
+        }
+    }
+
+    async fn first_bytes(&self, key: &str, n: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if n == 0 {
+            return Ok(Some(Vec::new()));
+        }
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range(format!("bytes=0-{}", n - 1))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let bytes = out
+                    .body
+                    .collect()
+                    .await
+                    .map_err(|e| StoreError::Unavailable(format!("GetObject body: {e}")))?;
+                let take = usize::try_from(n).unwrap_or(usize::MAX);
+                Ok(Some(
+                    bytes.into_bytes().iter().copied().take(take).collect(),
+                ))
             }
+            Err(err) if not_found(&err) => Ok(None),
+            // An empty object has no byte 0: S3 answers 416 to the range.
+            Err(err)
+                if err
+                    .raw_response()
+                    .is_some_and(|r| r.status().as_u16() == 416) =>
+            {
+                Ok(Some(Vec::new()))
+            }
+            Err(err) => Err(store_error("GetObject", &err)),
         }
     }
 
@@ -82,5 +134,179 @@ impl ObjectStore for S3Objects {
             .await
             .map(|_| ())
             .map_err(|err| store_error("DeleteObject", &err))
+    }
+}
+
+/// What S3 answers when it refuses a completion for a reason the client can act on.
+const REFUSALS: [&str; 8] = [
+    "InvalidPart",
+    "InvalidPartOrder",
+    "EntityTooSmall",
+    "BadDigest",
+    "InvalidDigest",
+    "NoSuchUpload",
+    "PreconditionFailed",
+    "InvalidRequest",
+];
+
+#[async_trait]
+impl MultipartUploads for S3Objects {
+    async fn create(
+        &self,
+        key: &str,
+        upload: &UploadRequest,
+        crc64nvme: bool,
+    ) -> Result<String, StoreError> {
+        let mut request = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(upload.content_type.as_str())
+            .metadata(FILENAME_METADATA, upload.filename.to_metadata());
+        if crc64nvme {
+            request = request
+                .checksum_algorithm(ChecksumAlgorithm::Crc64Nvme)
+                .checksum_type(ChecksumType::FullObject);
+        }
+        let out = request
+            .send()
+            .await
+            .map_err(|err| store_error("CreateMultipartUpload", &err))?;
+        out.upload_id
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| StoreError::Failed("CreateMultipartUpload returned no upload id".into()))
+    }
+
+    async fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Option<Vec<UploadedPart>>, StoreError> {
+        let mut parts = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let result = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.clone())
+                .send()
+                .await;
+            let out = match result {
+                Ok(out) => out,
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .and_then(ProvideErrorMetadata::code)
+                        .is_some_and(|c| c == "NoSuchUpload") =>
+                {
+                    return Ok(None);
+                }
+                Err(err) => return Err(store_error("ListParts", &err)),
+            };
+            for part in out.parts() {
+                let (Some(number), Some(etag)) = (part.part_number, part.e_tag.as_deref()) else {
+                    continue;
+                };
+                parts.push(UploadedPart {
+                    part_number: u32::try_from(number).unwrap_or(0),
+                    etag: unquote_etag(etag),
+                    size: part.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                });
+            }
+            match (out.is_truncated, out.next_part_number_marker) {
+                (Some(true), Some(next)) if Some(&next) != marker.as_ref() => marker = Some(next),
+                _ => break,
+            }
+        }
+        parts.sort_by_key(|p| p.part_number);
+        Ok(Some(parts))
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        crc64nvme: Option<&Crc64Checksum>,
+    ) -> Result<Completion, StoreError> {
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .iter()
+                    .map(|p| {
+                        S3CompletedPart::builder()
+                            .part_number(i32::try_from(p.part_number).unwrap_or(i32::MAX))
+                            .e_tag(format!("\"{}\"", p.etag.trim_matches('"')))
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build();
+        let mut request = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(completed)
+            // Never overwrite: the key was made for this upload alone.
+            .if_none_match("*");
+        if let Some(crc) = crc64nvme {
+            request = request
+                .checksum_crc64_nvme(crc.as_str())
+                .checksum_type(ChecksumType::FullObject);
+        }
+        match request.send().await {
+            Ok(_) => Ok(Completion::Done),
+            Err(err) => {
+                let code = err
+                    .as_service_error()
+                    .and_then(ProvideErrorMetadata::code)
+                    .map(str::to_owned)
+                    .or_else(|| {
+                        err.raw_response()
+                            .filter(|r| r.status().as_u16() == 412)
+                            .map(|_| "PreconditionFailed".to_owned())
+                    });
+                match code {
+                    Some(code) if REFUSALS.contains(&code.as_str()) => Ok(Completion::Refused {
+                        message: err
+                            .as_service_error()
+                            .and_then(ProvideErrorMetadata::message)
+                            .unwrap_or("S3 refused the completion")
+                            .to_owned(),
+                        code,
+                    }),
+                    _ => Err(store_error("CompleteMultipartUpload", &err)),
+                }
+            }
+        }
+    }
+
+    async fn abort(&self, key: &str, upload_id: &str) -> Result<(), StoreError> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .and_then(ProvideErrorMetadata::code)
+                    .is_some_and(|c| c == "NoSuchUpload") =>
+            {
+                Ok(())
+            }
+            Err(err) => Err(store_error("AbortMultipartUpload", &err)),
+        }
     }
 }

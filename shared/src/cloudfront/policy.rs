@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::domain::pyjson::push_json_string;
+
 pub use crate::domain::view::MAX_EPOCH_TIME;
 
 /// CloudFront refuses longer URLs.
@@ -143,29 +145,6 @@ impl Policy {
     }
 }
 
-fn push_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    let _ = write!(out, "\\u{unit:04x}");
-                }
-            }
-        }
-    }
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,13 +174,6 @@ mod tests {
             r#"{"Statement":[{"Resource":"https://d.example/*","Condition":{"DateLessThan":{"AWS:EpochTime":20},"IpAddress":{"AWS:SourceIp":"192.0.2.0/24"},"DateGreaterThan":{"AWS:EpochTime":10}}}]}"#
         );
         assert_eq!(Policy::from_json(&policy.to_json()), Ok(policy));
-    }
-
-    #[test]
-    fn json_strings_escape_like_python() {
-        let mut out = String::new();
-        push_json_string(&mut out, "a\"b\\c/d\né😀\u{7f}");
-        assert_eq!(out, r#""a\"b\\c/d\n\u00e9\ud83d\ude00\u007f""#);
     }
 
     #[test]

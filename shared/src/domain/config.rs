@@ -109,7 +109,17 @@ where
 /// An S3 endpoint override (`AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL`), as the AWS SDKs
 /// read it: `None` on AWS; the local stack's S3 when set.
 pub fn s3_endpoint(env: &dyn Env) -> Result<Option<String>, ConfigError> {
-    for name in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"] {
+    endpoint(env, ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"])
+}
+
+/// An STS endpoint override (`AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`): `None` on AWS;
+/// the local stack's STS when set.
+pub fn sts_endpoint(env: &dyn Env) -> Result<Option<String>, ConfigError> {
+    endpoint(env, ["AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"])
+}
+
+fn endpoint(env: &dyn Env, names: [&'static str; 2]) -> Result<Option<String>, ConfigError> {
+    for name in names {
         if let Some(value) = env.get(name).filter(|v| !v.trim().is_empty()) {
             let value = value.trim().to_owned();
             return match url::Url::parse(&value) {
@@ -168,6 +178,13 @@ mod tests {
         assert_eq!(
             s3_endpoint(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:1")]),
             Ok(Some("http://127.0.0.1:1".into()))
+        );
+        assert_eq!(
+            sts_endpoint(&[
+                ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:3"),
+                ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:2")
+            ]),
+            Ok(Some("http://127.0.0.1:3".into()))
         );
         let err = s3_endpoint(&[("AWS_ENDPOINT_URL_S3", "127.0.0.1:2")]).unwrap_err();
         assert!(err.to_string().contains("AWS_ENDPOINT_URL_S3"), "{err}");

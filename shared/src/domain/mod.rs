@@ -6,11 +6,15 @@
 //! `shared/tests/layout.rs` checks the imports).
 
 pub mod config;
+pub mod credentials;
 pub mod ids;
 pub mod ownership;
+pub mod pyjson;
+pub mod quota;
 pub mod record;
 pub mod s3_event;
 pub mod sequencer;
+pub mod sniff;
 pub mod time;
 pub mod upload;
 pub mod view;

@@ -1,16 +1,27 @@
 //! What to do when an object appears: the pure decision of the ObjectCreated function.
 //!
-//! Inputs are what the event says, what HEAD says about the object now, and the record.
-//! Events repeat, arrive late and out of order, so the decision only acts when the event
-//! still describes the object that is there, and the record write is conditional on the
-//! event's sequencer being newer than the last one applied.
+//! Inputs are what the event says, what HEAD (and, for the types we sniff, the first bytes)
+//! says about the object now, and the record. Events repeat, arrive late and out of order,
+//! so the decision only acts when the event still describes the object that is there, and
+//! the record write is conditional on the event's sequencer being newer than the last one
+//! applied. An object with no record (an upload by temporary credentials) is adopted: it
+//! gets a record made from what it says about itself, checked by the same rules.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+
+use super::ids::ObjectKey;
 use super::record::{FileRecord, FileStatus, Rejection, RejectionReason};
 use super::sequencer::Sequencer;
-use super::upload::ByteSize;
+use super::sniff;
+use super::upload::{ByteSize, ContentType, Filename, Transfer, UploadError, UploadRules};
+
+/// The user metadata a client may set on an upload by temporary credentials, to name it.
+pub const FILENAME_METADATA: &str = "filename";
 
 /// What HEAD tells us about a stored object.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObjectInfo {
     pub size: ByteSize,
     pub content_type: Option<String>,
@@ -18,6 +29,12 @@ pub struct ObjectInfo {
     pub etag: String,
     /// Base64 SHA-256, when the object was uploaded with one and the HEAD asked for it.
     pub sha256: Option<String>,
+    /// Base64 full-object CRC64NVME, when S3 holds one and the HEAD asked for it.
+    pub crc64nvme: Option<String>,
+    /// User metadata (`x-amz-meta-*`, names without the prefix).
+    pub metadata: BTreeMap<String, String>,
+    /// The first bytes, read when the declared type is one we sniff.
+    pub first_bytes: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,9 +45,9 @@ pub enum Decision {
     MarkReady { size: ByteSize, etag: String },
     /// The object does not match: delete it and mark the record rejected.
     Reject(Rejection),
-    /// An object under `users/` with no record (never issued, expired, or deleted by its
-    /// owner while the upload was running): nobody can see it, so delete it.
-    DeleteOrphan,
+    /// An object with no record: an upload by temporary credentials (or one whose pending
+    /// record was deleted while it ran). Give it a record by [`adopt`].
+    Adopt,
     /// This event's rejection was recorded but the object is still there (an earlier
     /// attempt failed between the two steps): delete it.
     EnsureDeleted,
@@ -51,7 +68,7 @@ pub fn decide(
         );
     }
     let Some(record) = record else {
-        return Decision::DeleteOrphan;
+        return Decision::Adopt;
     };
     if let Some(applied) = record.sequencer() {
         if applied > sequencer {
@@ -109,7 +126,78 @@ pub fn mismatch(record: &FileRecord, object: &ObjectInfo) -> Option<Rejection> {
             "the object's SHA-256 is not the declared one",
         ));
     }
-    None
+    if let Some(expected) = record.crc64nvme()
+        && object.crc64nvme.as_deref() != Some(expected.as_str())
+    {
+        return Some(Rejection::new(
+            RejectionReason::ChecksumMismatch,
+            "the object's CRC64NVME is not the declared one",
+        ));
+    }
+    sniffed(record.content_type(), object)
+}
+
+/// The content check: for the types we sniff, the first bytes must be that type's.
+fn sniffed(content_type: &ContentType, object: &ObjectInfo) -> Option<Rejection> {
+    let essence = content_type.essence();
+    if !sniff::is_checked(essence) {
+        return None;
+    }
+    let bytes = object.first_bytes.as_deref().unwrap_or_default();
+    sniff::mismatch(essence, bytes).map(|why| Rejection::new(RejectionReason::ContentMismatch, why))
+}
+
+/// An adopted object: its record (pending), and whether it passes the checks every upload
+/// passes (the allow-list, the size limit, the content check). The quota is checked when the
+/// record is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Adoption {
+    pub record: FileRecord,
+    pub verdict: Result<(), Rejection>,
+}
+
+/// Make a record for an object that arrived without one, from what it says about itself:
+/// its Content-Type, its size, and the `filename` metadata (else the file id).
+pub fn adopt(
+    key: &ObjectKey,
+    object: &ObjectInfo,
+    rules: &UploadRules,
+    now: DateTime<Utc>,
+) -> Adoption {
+    let filename = object
+        .metadata
+        .get(FILENAME_METADATA)
+        .and_then(|name| Filename::from_metadata(name))
+        .unwrap_or_else(|| Filename::of_file_id(key.file_id));
+    let content_type = object
+        .content_type
+        .as_deref()
+        .and_then(|t| ContentType::parse(t).ok());
+    let record_type = content_type
+        .clone()
+        .unwrap_or_else(ContentType::octet_stream);
+    let record = FileRecord::arrived(key.clone(), filename, record_type, object.size, now);
+    let verdict = match &content_type {
+        None => Err(Rejection::new(
+            RejectionReason::ContentTypeNotAllowed,
+            format!(
+                "the object has no usable Content-Type ({})",
+                object.content_type.as_deref().unwrap_or("none")
+            ),
+        )),
+        Some(content_type) => match rules.admit(content_type, object.size, Transfer::Multipart) {
+            Err(err @ UploadError::TypeNotAllowed { .. }) => Err(Rejection::new(
+                RejectionReason::ContentTypeNotAllowed,
+                err.to_string(),
+            )),
+            Err(err) => Err(Rejection::new(
+                RejectionReason::SizeNotAllowed,
+                err.to_string(),
+            )),
+            Ok(()) => sniffed(content_type, object).map_or(Ok(()), Err),
+        },
+    };
+    Adoption { record, verdict }
 }
 
 #[cfg(test)]
@@ -133,7 +221,13 @@ mod tests {
             sha256: Some(checksum()),
         };
         let key = ObjectKey::new(OwnerId::from_sub("alice").unwrap(), FileId::generate());
-        let mut record = FileRecord::pending(key, &upload, Utc::now(), 0);
+        let mut record = FileRecord::pending(
+            key,
+            &upload,
+            crate::domain::record::UploadMode::Put,
+            Utc::now(),
+            0,
+        );
         if let Some(seq) = sequencer {
             let outcome = match status {
                 FileStatus::Pending => panic!("a pending record has no sequencer"),
@@ -159,6 +253,8 @@ mod tests {
             content_type: Some("image/png".into()),
             etag: "e1".into(),
             sha256: Some(checksum().as_str().to_owned()),
+            first_bytes: Some(PNG_START.to_vec()),
+            ..ObjectInfo::default()
         }
     }
 
@@ -300,10 +396,158 @@ mod tests {
     }
 
     #[test]
-    fn objects_without_records_are_orphans() {
+    fn objects_without_records_are_adopted() {
         assert_eq!(
             decide(None, Some(&object()), Some("\"e1\""), &seq("0A")),
-            Decision::DeleteOrphan
+            Decision::Adopt
         );
+    }
+
+    fn rules() -> UploadRules {
+        UploadRules {
+            allowed_types: ["image/*", "application/pdf"]
+                .iter()
+                .map(|t| crate::domain::upload::ContentTypeRule::parse(t).unwrap())
+                .collect(),
+            max_bytes: 100,
+        }
+    }
+
+    const PNG_START: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+
+    #[test]
+    fn the_first_bytes_must_be_the_declared_type() {
+        let r = record(FileStatus::Pending, None);
+        let html = ObjectInfo {
+            first_bytes: Some(b"<html><script>".to_vec()),
+            ..object()
+        };
+        match decide(Some(&r), Some(&html), None, &seq("0A")) {
+            Decision::Reject(rejection) => {
+                assert_eq!(rejection.reason(), RejectionReason::ContentMismatch);
+                assert_eq!(
+                    rejection.to_string(),
+                    "content_mismatch: declared image/png, but the file does not start like one"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let png = ObjectInfo {
+            first_bytes: Some(PNG_START.to_vec()),
+            ..object()
+        };
+        assert!(matches!(
+            decide(Some(&r), Some(&png), None, &seq("0A")),
+            Decision::MarkReady { .. }
+        ));
+    }
+
+    #[test]
+    fn adopted_objects_pass_the_same_checks() {
+        let key = ObjectKey::new(OwnerId::from_sub("alice").unwrap(), FileId::generate());
+        let now = Utc::now();
+        let good = ObjectInfo {
+            size: ByteSize::new(20),
+            content_type: Some("image/png".into()),
+            first_bytes: Some(PNG_START.to_vec()),
+            metadata: [(
+                FILENAME_METADATA.to_owned(),
+                "holiday%20%C3%A9t%C3%A9.png".to_owned(),
+            )]
+            .into(),
+            ..ObjectInfo::default()
+        };
+        let adoption = adopt(&key, &good, &rules(), now);
+        assert_eq!(adoption.verdict, Ok(()));
+        assert_eq!(adoption.record.filename().as_str(), "holiday été.png");
+        assert_eq!(
+            adoption.record.mode(),
+            &crate::domain::record::UploadMode::Credentials
+        );
+        assert_eq!(adoption.record.size(), ByteSize::new(20));
+
+        let unnamed = ObjectInfo {
+            metadata: BTreeMap::new(),
+            ..good.clone()
+        };
+        assert_eq!(
+            adopt(&key, &unnamed, &rules(), now)
+                .record
+                .filename()
+                .as_str(),
+            key.file_id.to_string()
+        );
+        for (object, reason) in [
+            (
+                ObjectInfo {
+                    content_type: Some("text/html".into()),
+                    ..good.clone()
+                },
+                RejectionReason::ContentTypeNotAllowed,
+            ),
+            (
+                ObjectInfo {
+                    content_type: None,
+                    ..good.clone()
+                },
+                RejectionReason::ContentTypeNotAllowed,
+            ),
+            (
+                ObjectInfo {
+                    size: ByteSize::new(101),
+                    ..good.clone()
+                },
+                RejectionReason::SizeNotAllowed,
+            ),
+            (
+                ObjectInfo {
+                    size: ByteSize::new(0),
+                    ..good.clone()
+                },
+                RejectionReason::SizeNotAllowed,
+            ),
+            (
+                ObjectInfo {
+                    first_bytes: Some(b"GIF89a".to_vec()),
+                    ..good.clone()
+                },
+                RejectionReason::ContentMismatch,
+            ),
+        ] {
+            let verdict = adopt(&key, &object, &rules(), now).verdict;
+            assert_eq!(verdict.map_err(|r| r.reason()), Err(reason), "{object:?}");
+        }
+    }
+
+    #[test]
+    fn a_declared_crc64nvme_must_be_the_objects() {
+        let mut r = record(FileStatus::Pending, None);
+        r.sha256 = None;
+        r.crc64nvme = Some(crate::domain::upload::Crc64Checksum::from_value(7));
+        let other = ObjectInfo {
+            crc64nvme: Some(
+                crate::domain::upload::Crc64Checksum::from_value(8)
+                    .as_str()
+                    .into(),
+            ),
+            sha256: None,
+            ..object()
+        };
+        assert!(matches!(
+            decide(Some(&r), Some(&other), None, &seq("0A")),
+            Decision::Reject(_)
+        ));
+        let same = ObjectInfo {
+            crc64nvme: Some(
+                crate::domain::upload::Crc64Checksum::from_value(7)
+                    .as_str()
+                    .into(),
+            ),
+            ..other
+        };
+        assert!(matches!(
+            decide(Some(&r), Some(&same), None, &seq("0A")),
+            Decision::MarkReady { .. }
+        ));
     }
 }

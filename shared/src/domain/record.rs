@@ -12,7 +12,9 @@ use serde::Serialize;
 
 use super::ids::{FileId, ObjectKey, OwnerId};
 use super::sequencer::Sequencer;
-use super::upload::{ByteSize, ContentType, Filename, Sha256Checksum, UploadRequest};
+use super::upload::{
+    ByteSize, ContentType, Crc64Checksum, Filename, MultipartRequest, Sha256Checksum, UploadRequest,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -41,6 +43,64 @@ impl FileStatus {
     }
 }
 
+/// How an upload's bytes travel to S3.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UploadMode {
+    /// A presigned PUT (`POST /uploads`).
+    Put,
+    /// A browser POST form (`POST /uploads/form`).
+    Form,
+    /// A multipart upload (`POST /uploads/multipart`), with its S3 upload id and its parts'
+    /// size (the last part holds the rest).
+    Multipart { upload_id: String, part_size: u64 },
+    /// Temporary credentials (`POST /credentials`): the client made the key; the record is
+    /// written when the object arrives.
+    Credentials,
+}
+
+impl UploadMode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Put => "put",
+            Self::Form => "form",
+            Self::Multipart { .. } => "multipart",
+            Self::Credentials => "credentials",
+        }
+    }
+
+    pub fn upload_id(&self) -> Option<&str> {
+        match self {
+            Self::Multipart { upload_id, .. } => Some(upload_id),
+            _ => None,
+        }
+    }
+
+    pub fn part_size(&self) -> Option<u64> {
+        match self {
+            Self::Multipart { part_size, .. } => Some(*part_size),
+            _ => None,
+        }
+    }
+
+    /// Read back the stored form (`mode`; `upload_id` and `part_size` for multipart).
+    pub fn parse(mode: &str, upload_id: Option<String>, part_size: Option<u64>) -> Option<Self> {
+        match (mode, upload_id, part_size) {
+            ("put", None, None) => Some(Self::Put),
+            ("form", None, None) => Some(Self::Form),
+            ("multipart", Some(upload_id), Some(part_size))
+                if !upload_id.is_empty() && part_size > 0 =>
+            {
+                Some(Self::Multipart {
+                    upload_id,
+                    part_size,
+                })
+            }
+            ("credentials", None, None) => Some(Self::Credentials),
+            _ => None,
+        }
+    }
+}
+
 /// Why an arrived object was refused: the fixed list a rejected file's `reason` starts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RejectionReason {
@@ -48,15 +108,27 @@ pub enum RejectionReason {
     SizeMismatch,
     /// The object's Content-Type is not the declared one.
     ContentTypeMismatch,
-    /// The object's SHA-256 is missing or not the declared one.
+    /// The object's checksum is missing or not the declared one.
     ChecksumMismatch,
+    /// The object's first bytes are not those of its declared type.
+    ContentMismatch,
+    /// The object's type is not in the allow-list (uploads by temporary credentials).
+    ContentTypeNotAllowed,
+    /// The object is larger than allowed, or empty (uploads by temporary credentials).
+    SizeNotAllowed,
+    /// The object does not fit in its owner's quota.
+    QuotaExceeded,
 }
 
 impl RejectionReason {
-    pub const ALL: [Self; 3] = [
+    pub const ALL: [Self; 7] = [
         Self::SizeMismatch,
         Self::ContentTypeMismatch,
         Self::ChecksumMismatch,
+        Self::ContentMismatch,
+        Self::ContentTypeNotAllowed,
+        Self::SizeNotAllowed,
+        Self::QuotaExceeded,
     ];
 
     /// The snake_case code the owner sees at the start of `reason`.
@@ -65,6 +137,10 @@ impl RejectionReason {
             Self::SizeMismatch => "size_mismatch",
             Self::ContentTypeMismatch => "content_type_mismatch",
             Self::ChecksumMismatch => "checksum_mismatch",
+            Self::ContentMismatch => "content_mismatch",
+            Self::ContentTypeNotAllowed => "content_type_not_allowed",
+            Self::SizeNotAllowed => "size_not_allowed",
+            Self::QuotaExceeded => "quota_exceeded",
         }
     }
 
@@ -124,6 +200,9 @@ pub struct FileRecord {
     /// Declared size while pending; the stored object's size once ready.
     pub(crate) size: ByteSize,
     pub(crate) sha256: Option<Sha256Checksum>,
+    /// The whole object's CRC64NVME, declared for a multipart upload.
+    pub(crate) crc64nvme: Option<Crc64Checksum>,
+    pub(crate) mode: UploadMode,
     pub(crate) status: FileStatus,
     pub(crate) rejection: Option<Rejection>,
     pub(crate) created_at: DateTime<Utc>,
@@ -151,11 +230,13 @@ pub enum Outcome {
 }
 
 impl FileRecord {
-    /// The record of a newly issued upload: `pending` until its object arrives, and removed
-    /// by DynamoDB's TTL at `expires_at` (epoch seconds) if it never does.
+    /// The record of a newly issued upload (`Put` or `Form`): `pending` until its object
+    /// arrives, and removed by DynamoDB's TTL at `expires_at` (epoch seconds) if it never
+    /// does.
     pub fn pending(
         key: ObjectKey,
         upload: &UploadRequest,
+        mode: UploadMode,
         created_at: DateTime<Utc>,
         expires_at: i64,
     ) -> Self {
@@ -165,6 +246,8 @@ impl FileRecord {
             content_type: upload.content_type.clone(),
             size: upload.size,
             sha256: upload.sha256.clone(),
+            crc64nvme: None,
+            mode,
             status: FileStatus::Pending,
             rejection: None,
             created_at,
@@ -172,6 +255,56 @@ impl FileRecord {
             etag: None,
             sequencer: None,
             expires_at: Some(expires_at),
+        }
+    }
+
+    /// The record of a multipart upload just created in S3 as `upload_id`.
+    pub fn pending_multipart(
+        key: ObjectKey,
+        request: &MultipartRequest,
+        upload_id: String,
+        created_at: DateTime<Utc>,
+        expires_at: i64,
+    ) -> Self {
+        Self {
+            crc64nvme: request.crc64nvme.clone(),
+            ..Self::pending(
+                key,
+                &request.upload,
+                UploadMode::Multipart {
+                    upload_id,
+                    part_size: request.plan.part_size,
+                },
+                created_at,
+                expires_at,
+            )
+        }
+    }
+
+    /// The record of an object that arrived by temporary credentials, with no record: what
+    /// the object says about itself, before its checks are applied (as an outcome).
+    pub fn arrived(
+        key: ObjectKey,
+        filename: Filename,
+        content_type: ContentType,
+        size: ByteSize,
+        created_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            key,
+            filename,
+            content_type,
+            size,
+            sha256: None,
+            crc64nvme: None,
+            mode: UploadMode::Credentials,
+            status: FileStatus::Pending,
+            rejection: None,
+            created_at,
+            uploaded_at: None,
+            etag: None,
+            sequencer: None,
+            expires_at: None,
         }
     }
 
@@ -235,6 +368,14 @@ impl FileRecord {
         self.sha256.as_ref()
     }
 
+    pub fn crc64nvme(&self) -> Option<&Crc64Checksum> {
+        self.crc64nvme.as_ref()
+    }
+
+    pub fn mode(&self) -> &UploadMode {
+        &self.mode
+    }
+
     pub fn status(&self) -> FileStatus {
         self.status
     }
@@ -277,7 +418,13 @@ mod tests {
             sha256: None,
         };
         let key = ObjectKey::new(OwnerId::from_sub("alice").unwrap(), FileId::generate());
-        FileRecord::pending(key, &upload, Utc.timestamp_opt(1_000, 0).unwrap(), 5_000)
+        FileRecord::pending(
+            key,
+            &upload,
+            UploadMode::Put,
+            Utc.timestamp_opt(1_000, 0).unwrap(),
+            5_000,
+        )
     }
 
     #[test]
@@ -328,5 +475,26 @@ mod tests {
             assert_eq!(Rejection::parse(reason.code()), Some(bare));
         }
         assert_eq!(Rejection::parse("made_up: x"), None);
+    }
+
+    #[test]
+    fn modes_read_back_what_they_write() {
+        for mode in [
+            UploadMode::Put,
+            UploadMode::Form,
+            UploadMode::Multipart {
+                upload_id: "u1".into(),
+                part_size: 5 << 20,
+            },
+            UploadMode::Credentials,
+        ] {
+            let upload_id = mode.upload_id().map(str::to_owned);
+            assert_eq!(
+                UploadMode::parse(mode.as_str(), upload_id, mode.part_size()),
+                Some(mode)
+            );
+        }
+        assert_eq!(UploadMode::parse("multipart", None, Some(1)), None);
+        assert_eq!(UploadMode::parse("put", Some("u".into()), None), None);
     }
 }

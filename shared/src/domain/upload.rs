@@ -9,14 +9,36 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
+use super::config::{ConfigError, Env, bounded, parsed_or, required};
+use super::ids::FileId;
+
 /// The longest filename we keep, in characters (Unicode scalar values).
 pub const MAX_FILENAME_CHARS: usize = 255;
-/// S3's limit for a single PUT: 5 GiB.
-pub const MAX_SINGLE_PUT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+const MIB: u64 = 1024 * 1024;
+/// S3's limit for a single PUT (or browser POST): 5 GiB.
+pub const MAX_SINGLE_PUT_BYTES: u64 = 5 * 1024 * MIB;
+/// S3's limit for one object, made by multipart upload: 5 TiB.
+pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * MIB;
+/// S3's bounds on a multipart part (the last part may be smaller), and on their number.
+pub const MIN_PART_BYTES: u64 = 5 * MIB;
+pub const MAX_PART_BYTES: u64 = 5 * 1024 * MIB;
+pub const MAX_PARTS: u64 = 10_000;
 
 /// The display name the user chose. Stored in the record, never part of an object key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Filename(String);
+
+/// What `encodeURIComponent` leaves as it is: letters, digits and `-_.!~*'()`.
+const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
 
 impl Filename {
     /// 1–255 characters of any Unicode except control characters (which cannot be shown
@@ -34,6 +56,26 @@ impl Filename {
             ));
         }
         Ok(Self(text.to_owned()))
+    }
+
+    /// The filename as an object's `x-amz-meta-filename`: UTF-8 percent-encoded as
+    /// JavaScript's `encodeURIComponent` encodes it (S3 metadata travels in ASCII headers).
+    pub fn to_metadata(&self) -> String {
+        percent_encoding::utf8_percent_encode(&self.0, URI_COMPONENT).to_string()
+    }
+
+    /// The filename an object's `x-amz-meta-filename` carries ([`Filename::to_metadata`]'s
+    /// form); `None` when it does not decode to a valid filename.
+    pub fn from_metadata(value: &str) -> Option<Self> {
+        let decoded = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .ok()?;
+        Self::parse(&decoded).ok()
+    }
+
+    /// The name of a file that came with none: its id.
+    pub fn of_file_id(file_id: FileId) -> Self {
+        Self(file_id.to_string())
     }
 
     pub fn as_str(&self) -> &str {
@@ -94,6 +136,15 @@ impl ContentType {
             }
         };
         Ok(Self { value, essence_len })
+    }
+
+    /// `application/octet-stream`: what an object with no usable type is recorded as.
+    pub fn octet_stream() -> Self {
+        let value = "application/octet-stream".to_owned();
+        Self {
+            essence_len: value.len(),
+            value,
+        }
     }
 
     /// `type/subtype`, lowercased, without parameters.
@@ -157,7 +208,7 @@ impl fmt::Display for ContentTypeRule {
 }
 
 /// A number of bytes: a declared upload size, or a stored object's size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ByteSize(u64);
 
 impl ByteSize {
@@ -202,11 +253,147 @@ impl Sha256Checksum {
     }
 }
 
+/// A full-object CRC64NVME, base64 of its 8 bytes, as S3's `x-amz-checksum-crc64nvme`
+/// carries it: what S3 checks a completed multipart upload against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Crc64Checksum(String);
+
+impl Crc64Checksum {
+    pub fn parse(text: &str) -> Result<Self, UploadError> {
+        match STANDARD.decode(text) {
+            Ok(bytes) if bytes.len() == 8 && STANDARD.encode(&bytes) == text => {
+                Ok(Self(text.to_owned()))
+            }
+            _ => Err(UploadError::Crc64(
+                "crc64nvme must be the base64 of an 8-byte CRC64NVME (12 characters)".into(),
+            )),
+        }
+    }
+
+    pub fn from_value(crc: u64) -> Self {
+        Self(STANDARD.encode(crc.to_be_bytes()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How the bytes travel to S3; each way has its own size limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transfer {
+    /// One request: a presigned PUT or a browser POST form (S3: at most 5 GiB).
+    Single,
+    /// A multipart upload (S3: at most 5 TiB in at most 10,000 parts).
+    Multipart,
+}
+
+impl Transfer {
+    pub fn limit(self) -> u64 {
+        match self {
+            Self::Single => MAX_SINGLE_PUT_BYTES,
+            Self::Multipart => MAX_OBJECT_BYTES,
+        }
+    }
+}
+
+/// How a multipart upload is cut: `part_count` parts of `part_size` bytes, the last one
+/// holding what is left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartPlan {
+    pub part_size: u64,
+    pub part_count: u32,
+}
+
+impl PartPlan {
+    /// Plan `size` bytes in parts of `proposed` bytes (the client's choice, checked), or
+    /// of the smallest whole number of MiB, at least 5 MiB, that needs at most 10,000 parts.
+    pub fn new(size: ByteSize, proposed: Option<u64>) -> Result<Self, UploadError> {
+        let size = size.get();
+        let fewest = size.div_ceil(MAX_PARTS);
+        let part_size = match proposed {
+            Some(part) if (MIN_PART_BYTES..=MAX_PART_BYTES).contains(&part) && part >= fewest => {
+                part
+            }
+            Some(part) => {
+                return Err(UploadError::PartSize(format!(
+                    "part_size {part} is not allowed: parts are {MIN_PART_BYTES} to {MAX_PART_BYTES} bytes, and {size} bytes in at most {MAX_PARTS} parts need at least {} bytes each",
+                    fewest.max(MIN_PART_BYTES)
+                )));
+            }
+            None => fewest.div_ceil(MIB).max(5) * MIB,
+        };
+        let part_count = u32::try_from(size.div_ceil(part_size).max(1))
+            .map_err(|_| UploadError::PartSize("too many parts".into()))?;
+        Ok(Self {
+            part_size,
+            part_count,
+        })
+    }
+
+    /// The plan of an upload already made with parts of `part_size`.
+    pub fn of(size: ByteSize, part_size: u64) -> Self {
+        let part_size = part_size.max(1);
+        Self {
+            part_size,
+            part_count: u32::try_from(size.get().div_ceil(part_size).max(1)).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The part numbers of the page starting at `from`, at most `per_page` of them; `None`
+    /// when `from` is not a part number.
+    pub fn page(&self, from: u32, per_page: u32) -> Option<std::ops::RangeInclusive<u32>> {
+        (1..=self.part_count).contains(&from).then(|| {
+            from..=from
+                .saturating_add(per_page.max(1) - 1)
+                .min(self.part_count)
+        })
+    }
+
+    /// The size of part `number` (1-based) of an object of `size` bytes.
+    pub fn part_len(&self, number: u32, size: ByteSize) -> u64 {
+        if number < self.part_count {
+            self.part_size
+        } else {
+            size.get() - u64::from(self.part_count - 1) * self.part_size
+        }
+    }
+}
+
 /// The rules set by the stack's configuration.
 #[derive(Clone, Debug)]
 pub struct UploadRules {
     pub allowed_types: Vec<ContentTypeRule>,
     pub max_bytes: u64,
+}
+
+impl UploadRules {
+    /// `ALLOWED_CONTENT_TYPES` (required, comma-separated) and `MAX_UPLOAD_BYTES` (default
+    /// 100 MiB, at most 5 TiB).
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let name = "ALLOWED_CONTENT_TYPES";
+        let allowed_types = required(env, name)?
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(ContentTypeRule::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| ConfigError::Malformed { name, why })?;
+        if allowed_types.is_empty() {
+            return Err(ConfigError::Malformed {
+                name,
+                why: "lists no media type".into(),
+            });
+        }
+        Ok(Self {
+            allowed_types,
+            max_bytes: parsed_or(
+                env,
+                "MAX_UPLOAD_BYTES",
+                100 * MIB,
+                bounded(1, MAX_OBJECT_BYTES),
+            )?,
+        })
+    }
 }
 
 /// Why an upload request was refused; each maps to one error code of the API contract.
@@ -220,10 +407,19 @@ pub enum UploadError {
     TypeNotAllowed { got: String, allowed: String },
     #[error("size must be at least 1 byte")]
     EmptyFile,
-    #[error("size {size} is larger than the limit of {max} bytes")]
-    TooLarge { size: u64, max: u64 },
+    #[error("size {size} is larger than the limit of {max} bytes{hint}")]
+    TooLarge {
+        size: u64,
+        max: u64,
+        /// How to upload it anyway, when another way allows it.
+        hint: &'static str,
+    },
     #[error("{0}")]
     Sha256(String),
+    #[error("{0}")]
+    Crc64(String),
+    #[error("{0}")]
+    PartSize(String),
 }
 
 /// The JSON body of `POST /uploads`.
@@ -246,15 +442,88 @@ pub struct UploadRequest {
     pub sha256: Option<Sha256Checksum>,
 }
 
+/// The JSON body of `POST /uploads/multipart`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultipartRequestBody {
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    /// The client's part size, if it has one (Uppy chooses its own).
+    #[serde(default)]
+    pub part_size: Option<u64>,
+    /// The whole file's CRC64NVME: S3 then checks the completed object against it.
+    #[serde(default)]
+    pub crc64nvme: Option<String>,
+}
+
+/// A checked multipart request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MultipartRequest {
+    pub upload: UploadRequest,
+    pub plan: PartPlan,
+    pub crc64nvme: Option<Crc64Checksum>,
+}
+
 impl UploadRules {
-    /// Check a request body against these rules.
+    /// Check a request body (a presigned PUT's or a POST form's) against these rules.
     pub fn check(&self, body: &UploadRequestBody) -> Result<UploadRequest, UploadError> {
         let filename = Filename::parse(&body.filename)?;
         let content_type = ContentType::parse(&body.content_type)?;
+        let size = ByteSize::new(body.size);
+        self.admit(&content_type, size, Transfer::Single)?;
+        let sha256 = body
+            .sha256
+            .as_deref()
+            .map(Sha256Checksum::parse)
+            .transpose()?;
+        Ok(UploadRequest {
+            filename,
+            content_type,
+            size,
+            sha256,
+        })
+    }
+
+    /// Check a multipart request against these rules and plan its parts.
+    pub fn check_multipart(
+        &self,
+        body: &MultipartRequestBody,
+    ) -> Result<MultipartRequest, UploadError> {
+        let filename = Filename::parse(&body.filename)?;
+        let content_type = ContentType::parse(&body.content_type)?;
+        let size = ByteSize::new(body.size);
+        self.admit(&content_type, size, Transfer::Multipart)?;
+        let plan = PartPlan::new(size, body.part_size)?;
+        let crc64nvme = body
+            .crc64nvme
+            .as_deref()
+            .map(Crc64Checksum::parse)
+            .transpose()?;
+        Ok(MultipartRequest {
+            upload: UploadRequest {
+                filename,
+                content_type,
+                size,
+                sha256: None,
+            },
+            plan,
+            crc64nvme,
+        })
+    }
+
+    /// Whether an object of this type and size may be uploaded this way: the allow-list,
+    /// at least one byte, the configured limit and S3's limit for the transfer.
+    pub fn admit(
+        &self,
+        content_type: &ContentType,
+        size: ByteSize,
+        transfer: Transfer,
+    ) -> Result<(), UploadError> {
         if !self
             .allowed_types
             .iter()
-            .any(|rule| rule.allows(&content_type))
+            .any(|rule| rule.allows(content_type))
         {
             return Err(UploadError::TypeNotAllowed {
                 got: content_type.essence().to_owned(),
@@ -266,32 +535,47 @@ impl UploadRules {
                     .join(", "),
             });
         }
-        if body.size == 0 {
+        let size = size.get();
+        if size == 0 {
             return Err(UploadError::EmptyFile);
         }
-        if body.size > self.max_bytes {
-            return Err(UploadError::TooLarge {
-                size: body.size,
-                max: self.max_bytes,
-            });
+        let max = self.max_bytes.min(transfer.limit());
+        if size > max {
+            let hint = if transfer == Transfer::Single && size <= self.max_bytes {
+                " for a single request; use POST /uploads/multipart"
+            } else {
+                ""
+            };
+            return Err(UploadError::TooLarge { size, max, hint });
         }
-        let sha256 = body
-            .sha256
-            .as_deref()
-            .map(Sha256Checksum::parse)
-            .transpose()?;
-        Ok(UploadRequest {
-            filename,
-            content_type,
-            size: ByteSize::new(body.size),
-            sha256,
-        })
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filenames_travel_as_metadata_like_encode_uri_component() {
+        let name = Filename::parse("holiday été 100% (1).png").unwrap();
+        assert_eq!(
+            name.to_metadata(),
+            "holiday%20%C3%A9t%C3%A9%20100%25%20(1).png"
+        );
+        assert_eq!(Filename::from_metadata(&name.to_metadata()), Some(name));
+        assert_eq!(
+            Filename::from_metadata("plain.txt").unwrap().as_str(),
+            "plain.txt"
+        );
+        assert_eq!(Filename::from_metadata("%FF%FE"), None, "not UTF-8");
+        assert_eq!(
+            Filename::from_metadata("a%0Ab"),
+            None,
+            "a control character"
+        );
+        assert_eq!(Filename::from_metadata(""), None);
+    }
 
     fn rules() -> UploadRules {
         UploadRules {
@@ -377,7 +661,8 @@ mod tests {
             r.check(&body("a.png", "image/png", 1001)),
             Err(UploadError::TooLarge {
                 size: 1001,
-                max: 1000
+                max: 1000,
+                hint: ""
             })
         );
     }
@@ -396,6 +681,84 @@ mod tests {
         assert!(Sha256Checksum::parse(&urlsafe).is_err());
         // Hex is not base64 of the digest.
         assert!(Sha256Checksum::parse(&"ab".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn single_requests_stop_at_5_gib_and_point_to_multipart() {
+        let rules = UploadRules {
+            max_bytes: MAX_OBJECT_BYTES,
+            ..rules()
+        };
+        let big = body("a.png", "image/png", MAX_SINGLE_PUT_BYTES + 1);
+        let err = rules.check(&big).unwrap_err();
+        assert!(
+            err.to_string().ends_with("use POST /uploads/multipart"),
+            "{err}"
+        );
+        let multipart = MultipartRequestBody {
+            filename: "a.png".into(),
+            content_type: "image/png".into(),
+            size: MAX_SINGLE_PUT_BYTES + 1,
+            part_size: None,
+            crc64nvme: None,
+        };
+        assert!(rules.check_multipart(&multipart).is_ok());
+        let too_big = MultipartRequestBody {
+            size: MAX_OBJECT_BYTES + 1,
+            ..multipart
+        };
+        assert!(matches!(
+            rules.check_multipart(&too_big),
+            Err(UploadError::TooLarge { hint: "", .. })
+        ));
+    }
+
+    #[test]
+    fn parts_are_5_mib_to_5_gib_and_at_most_10000() {
+        let plan = |size: u64, proposed| PartPlan::new(ByteSize::new(size), proposed);
+        assert_eq!(
+            plan(12 * MIB, None),
+            Ok(PartPlan {
+                part_size: 5 * MIB,
+                part_count: 3
+            })
+        );
+        let p = plan(12 * MIB, None).unwrap();
+        assert_eq!(
+            (1..=3)
+                .map(|n| p.part_len(n, ByteSize::new(12 * MIB)))
+                .collect::<Vec<_>>(),
+            [5 * MIB, 5 * MIB, 2 * MIB]
+        );
+        assert_eq!(plan(1, None).unwrap().part_count, 1);
+        // 5 TiB needs parts of at least 525 MiB (rounded up to whole MiB) to stay in 10,000.
+        let huge = plan(MAX_OBJECT_BYTES, None).unwrap();
+        assert!(u64::from(huge.part_count) <= MAX_PARTS);
+        assert_eq!(huge.part_size % MIB, 0);
+        assert_eq!(plan(12 * MIB, Some(6 * MIB)).unwrap().part_count, 2);
+        for bad in [MIN_PART_BYTES - 1, MAX_PART_BYTES + 1] {
+            assert!(matches!(
+                plan(12 * MIB, Some(bad)),
+                Err(UploadError::PartSize(_))
+            ));
+        }
+        // A proposal that would need more than 10,000 parts.
+        assert!(plan(MAX_OBJECT_BYTES, Some(MIN_PART_BYTES)).is_err());
+        let p = PartPlan::of(ByteSize::new(250 * MIB), 5 * MIB);
+        assert_eq!(p.part_count, 50);
+        assert_eq!(p.page(1, 20), Some(1..=20));
+        assert_eq!(p.page(41, 20), Some(41..=50));
+        assert_eq!(p.page(0, 20), None);
+        assert_eq!(p.page(51, 20), None);
+    }
+
+    #[test]
+    fn crc64_checksums_are_8_bytes_of_base64() {
+        let crc = Crc64Checksum::from_value(0x1234_5678_9abc_def0);
+        assert_eq!(crc.as_str().len(), 12);
+        assert_eq!(Crc64Checksum::parse(crc.as_str()), Ok(crc.clone()));
+        assert!(Crc64Checksum::parse("AAAA").is_err());
+        assert!(Crc64Checksum::parse(&STANDARD.encode([0u8; 32])).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use super::response::json_response;
+use crate::domain::quota::QuotaExceeded;
 use crate::domain::upload::UploadError;
 use crate::domain::view::ExpiresInError;
 use crate::ports::StoreError;
@@ -31,10 +32,15 @@ pub enum ErrorCode {
     InvalidLimit,
     InvalidCursor,
     InvalidExpiresIn,
+    InvalidPartSize,
+    InvalidCrc64nvme,
+    InvalidParts,
     Unauthorized,
     FileNotFound,
     RouteNotFound,
+    UploadNotPending,
     FileTooLarge,
+    QuotaExceeded,
     ContentTypeNotAllowed,
     SigningUnavailable,
     DependencyUnavailable,
@@ -42,7 +48,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 22] = [
         Self::InvalidJson,
         Self::InvalidRequest,
         Self::InvalidFilename,
@@ -52,10 +58,15 @@ impl ErrorCode {
         Self::InvalidLimit,
         Self::InvalidCursor,
         Self::InvalidExpiresIn,
+        Self::InvalidPartSize,
+        Self::InvalidCrc64nvme,
+        Self::InvalidParts,
         Self::Unauthorized,
         Self::FileNotFound,
         Self::RouteNotFound,
+        Self::UploadNotPending,
         Self::FileTooLarge,
+        Self::QuotaExceeded,
         Self::ContentTypeNotAllowed,
         Self::SigningUnavailable,
         Self::DependencyUnavailable,
@@ -73,10 +84,15 @@ impl ErrorCode {
             Self::InvalidLimit => "invalid_limit",
             Self::InvalidCursor => "invalid_cursor",
             Self::InvalidExpiresIn => "invalid_expires_in",
+            Self::InvalidPartSize => "invalid_part_size",
+            Self::InvalidCrc64nvme => "invalid_crc64nvme",
+            Self::InvalidParts => "invalid_parts",
             Self::Unauthorized => "unauthorized",
             Self::FileNotFound => "file_not_found",
             Self::RouteNotFound => "route_not_found",
+            Self::UploadNotPending => "upload_not_pending",
             Self::FileTooLarge => "file_too_large",
+            Self::QuotaExceeded => "quota_exceeded",
             Self::ContentTypeNotAllowed => "content_type_not_allowed",
             Self::SigningUnavailable => "signing_unavailable",
             Self::DependencyUnavailable => "dependency_unavailable",
@@ -95,10 +111,14 @@ impl ErrorCode {
             | Self::InvalidSha256
             | Self::InvalidLimit
             | Self::InvalidCursor
-            | Self::InvalidExpiresIn => StatusCode::BAD_REQUEST,
+            | Self::InvalidExpiresIn
+            | Self::InvalidPartSize
+            | Self::InvalidCrc64nvme
+            | Self::InvalidParts => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::FileNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
-            Self::FileTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UploadNotPending => StatusCode::CONFLICT,
+            Self::FileTooLarge | Self::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ContentTypeNotAllowed => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::SigningUnavailable | Self::DependencyUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -123,12 +143,26 @@ pub struct ApiError {
     retry_after: Option<u64>,
     /// What went wrong, for the log; never sent.
     cause: Option<String>,
+    /// The numbers of a `quota_exceeded`.
+    quota: Option<QuotaNumbers>,
+}
+
+/// The numbers a `quota_exceeded` answer carries, so a client can show them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct QuotaNumbers {
+    pub used_bytes: u64,
+    pub max_bytes: u64,
+    pub used_files: u64,
+    pub max_files: u64,
+    pub requested_bytes: u64,
 }
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: ErrorCode,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quota: Option<&'a QuotaNumbers>,
 }
 
 /// How long a client should wait after a dependency failed, when nothing better is known.
@@ -141,6 +175,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             cause: None,
+            quota: None,
         }
     }
 
@@ -214,6 +249,7 @@ impl ApiError {
             &ErrorBody {
                 error: self.code,
                 message: &self.message,
+                quota: self.quota.as_ref(),
             },
         );
         if let Some(seconds) = self.retry_after {
@@ -246,9 +282,25 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+impl From<QuotaExceeded> for ApiError {
+    fn from(err: QuotaExceeded) -> Self {
+        Self {
+            quota: Some(QuotaNumbers {
+                used_bytes: err.used_bytes,
+                max_bytes: err.max_bytes,
+                used_files: err.used_files,
+                max_files: err.max_files,
+                requested_bytes: err.requested_bytes,
+            }),
+            ..Self::new(ErrorCode::QuotaExceeded, err.to_string())
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
+            StoreError::Quota(quota) => quota.into(),
             StoreError::Unavailable(cause) => Self::unavailable(
                 ErrorCode::DependencyUnavailable,
                 "a storage service is unavailable; try again shortly",
@@ -269,6 +321,8 @@ impl From<UploadError> for ApiError {
             UploadError::EmptyFile => ErrorCode::InvalidSize,
             UploadError::TooLarge { .. } => ErrorCode::FileTooLarge,
             UploadError::Sha256(_) => ErrorCode::InvalidSha256,
+            UploadError::Crc64(_) => ErrorCode::InvalidCrc64nvme,
+            UploadError::PartSize(_) => ErrorCode::InvalidPartSize,
         };
         Self::new(code, err.to_string())
     }
@@ -360,7 +414,11 @@ mod tests {
             ),
             (UploadError::EmptyFile, ErrorCode::InvalidSize, 400),
             (
-                UploadError::TooLarge { size: 2, max: 1 },
+                UploadError::TooLarge {
+                    size: 2,
+                    max: 1,
+                    hint: "",
+                },
                 ErrorCode::FileTooLarge,
                 413,
             ),

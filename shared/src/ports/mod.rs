@@ -1,14 +1,20 @@
 //! Ports: the narrow traits the functions call for state they do not own (the ownership
-//! table, the bucket, the signing-key secret), their one error type, and in-memory
-//! implementations for tests. The AWS adapters in [`crate::aws`] implement the same traits.
+//! table with each user's quota, the bucket and its multipart uploads, the signing-key
+//! secret, STS), their one error type, and in-memory implementations for tests. The AWS adapters in [`crate::aws`] implement the same traits.
 
+pub mod credentials;
+pub mod multipart;
 pub mod objects;
 pub mod records;
 pub mod secrets;
 
+pub use credentials::{CredentialsIssuer, StaticIssuer, TemporaryCredentials};
+pub use multipart::{CompletedPart, Completion, MemoryMultipart, MultipartUploads, UploadedPart};
 pub use objects::{MemoryObjects, ObjectStore};
 pub use records::{Applied, FileRecords, MemoryRecords, Page};
 pub use secrets::{SecretSource, StaticSecret};
+
+use crate::domain::quota::QuotaExceeded;
 
 /// Why a store call failed, in the two kinds a caller acts on differently.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,6 +28,9 @@ pub enum StoreError {
     /// Anything else (permissions, bad data): a bug or a misconfiguration.
     #[error("store failed: {0}")]
     Failed(String),
+    /// The write would take its owner over quota; nothing was written.
+    #[error("{0}")]
+    Quota(QuotaExceeded),
 }
 
 impl StoreError {

@@ -1,4 +1,5 @@
-//! The ownership table, as the functions use it.
+//! The ownership table, as the functions use it: the file records and each owner's quota
+//! usage, changed together so that a record never exists without its bytes counted.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -7,14 +8,16 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use crate::domain::ids::{FileId, OwnerId};
-use crate::domain::record::{FileRecord, Outcome};
+use crate::domain::quota::{QuotaLimits, Usage};
+use crate::domain::record::{FileRecord, FileStatus, Outcome};
 use crate::domain::sequencer::Sequencer;
 
 /// Whether a conditional write took effect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Applied {
     Yes,
-    /// The record is gone, or a newer (or the same) event was applied first.
+    /// The record is gone (or, for an adoption, already there), or a newer (or the same)
+    /// event was applied first.
     Superseded,
 }
 
@@ -28,8 +31,10 @@ pub struct Page {
 
 #[async_trait]
 pub trait FileRecords: Send + Sync {
-    /// Write a new record; refuses to overwrite.
-    async fn create(&self, record: &FileRecord) -> Result<(), StoreError>;
+    /// Write a new pending record and reserve its declared size in its owner's quota, in one
+    /// step. Refuses to overwrite ([`StoreError::AlreadyExists`]) and what does not fit
+    /// ([`StoreError::Quota`]).
+    async fn create(&self, record: &FileRecord, limits: &QuotaLimits) -> Result<(), StoreError>;
     async fn get(&self, owner: &OwnerId, file_id: FileId)
     -> Result<Option<FileRecord>, StoreError>;
     /// Newest first, at most `limit`, strictly older than `before` when given.
@@ -39,44 +44,132 @@ pub trait FileRecords: Send + Sync {
         limit: u32,
         before: Option<FileId>,
     ) -> Result<Page, StoreError>;
-    /// Remove the record; removing a missing record is not an error.
+    /// Remove the record and give back its bytes (ready) or its reservation (pending);
+    /// removing a missing record is not an error.
     async fn delete(&self, owner: &OwnerId, file_id: FileId) -> Result<(), StoreError>;
     /// Record an object event's outcome if the record exists and `sequencer` is newer than
-    /// the one stored.
+    /// the one stored. `Ready` settles the upload in the quota ([`StoreError::Quota`] and
+    /// nothing written when it does not fit); `Rejected` releases it.
     async fn apply(
         &self,
         owner: &OwnerId,
         file_id: FileId,
         sequencer: &Sequencer,
         outcome: &Outcome,
+        limits: &QuotaLimits,
     ) -> Result<Applied, StoreError>;
+    /// Write the record of an object that arrived without one (an upload by temporary
+    /// credentials) with its outcome applied, settling a `Ready` one in the quota. Refuses
+    /// to overwrite a record ([`Applied::Superseded`]).
+    async fn adopt(
+        &self,
+        record: &FileRecord,
+        sequencer: &Sequencer,
+        outcome: &Outcome,
+        limits: &QuotaLimits,
+    ) -> Result<Applied, StoreError>;
+    /// The owner's usage: ready bytes and files, and reservations.
+    async fn usage(&self, owner: &OwnerId) -> Result<Usage, StoreError>;
+}
+
+/// How a record's change moves its owner's usage: the rule both stores follow.
+pub fn account(
+    usage: &mut Usage,
+    before: Option<&FileRecord>,
+    after: Option<&FileRecord>,
+    limits: &QuotaLimits,
+    now: i64,
+) -> Result<(), StoreError> {
+    fn in_status(r: Option<&FileRecord>, status: FileStatus) -> Option<&FileRecord> {
+        r.filter(|r| r.status() == status)
+    }
+    // What the record stops counting for.
+    if let Some(old) = in_status(before, FileStatus::Ready) {
+        usage.remove(old.size().get(), now);
+    }
+    if let Some(old) = before {
+        usage.release(old.file_id(), now);
+    }
+    // What it starts counting for.
+    if let Some(new) = in_status(after, FileStatus::Ready) {
+        usage
+            .settle(new.file_id(), new.size().get(), now, limits)
+            .map_err(StoreError::Quota)?;
+    } else if let Some(new) = in_status(after, FileStatus::Pending) {
+        let expires_at = new.expires_at().unwrap_or(i64::MAX);
+        usage
+            .reserve(new.file_id(), new.size().get(), expires_at, now, limits)
+            .map_err(StoreError::Quota)?;
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct Tables {
+    rows: BTreeMap<(OwnerId, FileId), FileRecord>,
+    usage: BTreeMap<OwnerId, Usage>,
 }
 
 /// An in-process store for tests and examples, with the DynamoDB adapter's semantics.
 #[derive(Default)]
 pub struct MemoryRecords {
-    rows: Mutex<BTreeMap<(OwnerId, FileId), FileRecord>>,
+    tables: Mutex<Tables>,
 }
 
 impl MemoryRecords {
-    fn rows(&self) -> std::sync::MutexGuard<'_, BTreeMap<(OwnerId, FileId), FileRecord>> {
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
         // A poisoned lock only means another test thread panicked; the map is still usable.
-        self.rows
+        self.tables
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// Change one record and its owner's usage together, or neither.
+    fn change(
+        tables: &mut Tables,
+        before: Option<&FileRecord>,
+        after: Option<FileRecord>,
+        owner: &OwnerId,
+        file_id: FileId,
+        limits: &QuotaLimits,
+    ) -> Result<(), StoreError> {
+        let mut usage = tables.usage.get(owner).cloned().unwrap_or_default();
+        account(&mut usage, before, after.as_ref(), limits, now())?;
+        tables.usage.insert(owner.clone(), usage);
+        match after {
+            Some(record) => tables.rows.insert((owner.clone(), file_id), record),
+            None => tables.rows.remove(&(owner.clone(), file_id)),
+        };
+        Ok(())
+    }
 }
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Limits that never refuse: a removal only gives back.
+const NO_LIMITS: QuotaLimits = QuotaLimits {
+    max_bytes: u64::MAX,
+    max_files: u64::MAX,
+};
 
 #[async_trait]
 impl FileRecords for MemoryRecords {
-    async fn create(&self, record: &FileRecord) -> Result<(), StoreError> {
-        let mut rows = self.rows();
+    async fn create(&self, record: &FileRecord, limits: &QuotaLimits) -> Result<(), StoreError> {
+        let mut tables = self.tables();
         let key = (record.owner().clone(), record.file_id());
-        if rows.contains_key(&key) {
+        if tables.rows.contains_key(&key) {
             return Err(StoreError::AlreadyExists);
         }
-        rows.insert(key, record.clone());
-        Ok(())
+        Self::change(
+            &mut tables,
+            None,
+            Some(record.clone()),
+            record.owner(),
+            record.file_id(),
+            limits,
+        )
     }
 
     async fn get(
@@ -84,7 +177,7 @@ impl FileRecords for MemoryRecords {
         owner: &OwnerId,
         file_id: FileId,
     ) -> Result<Option<FileRecord>, StoreError> {
-        Ok(self.rows().get(&(owner.clone(), file_id)).cloned())
+        Ok(self.tables().rows.get(&(owner.clone(), file_id)).cloned())
     }
 
     async fn list(
@@ -93,8 +186,9 @@ impl FileRecords for MemoryRecords {
         limit: u32,
         before: Option<FileId>,
     ) -> Result<Page, StoreError> {
-        let rows = self.rows();
-        let mut mine: Vec<&FileRecord> = rows
+        let tables = self.tables();
+        let mut mine: Vec<&FileRecord> = tables
+            .rows
             .values()
             .filter(|r| r.owner() == owner && before.is_none_or(|b| r.file_id() < b))
             .collect();
@@ -111,8 +205,11 @@ impl FileRecords for MemoryRecords {
     }
 
     async fn delete(&self, owner: &OwnerId, file_id: FileId) -> Result<(), StoreError> {
-        self.rows().remove(&(owner.clone(), file_id));
-        Ok(())
+        let mut tables = self.tables();
+        let Some(before) = tables.rows.get(&(owner.clone(), file_id)).cloned() else {
+            return Ok(());
+        };
+        Self::change(&mut tables, Some(&before), None, owner, file_id, &NO_LIMITS)
     }
 
     async fn apply(
@@ -121,15 +218,54 @@ impl FileRecords for MemoryRecords {
         file_id: FileId,
         sequencer: &Sequencer,
         outcome: &Outcome,
+        limits: &QuotaLimits,
     ) -> Result<Applied, StoreError> {
-        let mut rows = self.rows();
-        let Some(record) = rows.get_mut(&(owner.clone(), file_id)) else {
+        let mut tables = self.tables();
+        let Some(before) = tables.rows.get(&(owner.clone(), file_id)).cloned() else {
             return Ok(Applied::Superseded);
         };
-        if record.has_applied(sequencer) {
+        if before.has_applied(sequencer) {
             return Ok(Applied::Superseded);
         }
-        record.apply(sequencer, outcome);
+        let mut after = before.clone();
+        after.apply(sequencer, outcome);
+        Self::change(
+            &mut tables,
+            Some(&before),
+            Some(after),
+            owner,
+            file_id,
+            limits,
+        )?;
         Ok(Applied::Yes)
+    }
+
+    async fn adopt(
+        &self,
+        record: &FileRecord,
+        sequencer: &Sequencer,
+        outcome: &Outcome,
+        limits: &QuotaLimits,
+    ) -> Result<Applied, StoreError> {
+        let mut tables = self.tables();
+        let key = (record.owner().clone(), record.file_id());
+        if tables.rows.contains_key(&key) {
+            return Ok(Applied::Superseded);
+        }
+        let mut after = record.clone();
+        after.apply(sequencer, outcome);
+        Self::change(
+            &mut tables,
+            None,
+            Some(after),
+            record.owner(),
+            record.file_id(),
+            limits,
+        )?;
+        Ok(Applied::Yes)
+    }
+
+    async fn usage(&self, owner: &OwnerId) -> Result<Usage, StoreError> {
+        Ok(self.tables().usage.get(owner).cloned().unwrap_or_default())
     }
 }

@@ -67,6 +67,42 @@ impl BucketLocation {
             }
         }
     }
+
+    /// Where a browser POSTs a form: the bucket itself, as botocore addresses it
+    /// (`https://{bucket}.s3.{region}.amazonaws.com/`, or `{base}/{bucket}` path-style).
+    pub fn bucket_url(&self) -> String {
+        match &self.endpoint {
+            S3Endpoint::VirtualHosted => {
+                format!("https://{}.s3.{}.amazonaws.com/", self.bucket, self.region)
+            }
+            S3Endpoint::PathStyle(base) => {
+                format!("{}/{}", base.trim_end_matches('/'), self.bucket)
+            }
+        }
+    }
+}
+
+/// The lifetime a signature may have from `now`: at most `ttl`, seven days, and what is
+/// left of the credentials. Whole seconds.
+pub(crate) fn signable(
+    credentials: &Credentials,
+    now: SystemTime,
+    ttl: Duration,
+) -> Result<(SystemTime, Duration), PresignError> {
+    let now_secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(now_secs);
+    let mut ttl = ttl.min(Duration::from_secs(MAX_PRESIGN_SECONDS));
+    if let Some(expiry) = credentials.expiry() {
+        let left = expiry.duration_since(now).unwrap_or_default();
+        ttl = ttl.min(Duration::from_secs(left.as_secs()));
+    }
+    if ttl < Duration::from_secs(1) {
+        return Err(PresignError::CredentialsExpiring);
+    }
+    Ok((now, Duration::from_secs(ttl.as_secs())))
 }
 
 /// A URL and the headers the client must send with it.
@@ -138,6 +174,33 @@ pub fn presign_put(
     })
 }
 
+/// Sign an UploadPart of multipart upload `upload_id`: part `part_number`, exactly
+/// `length` bytes (Content-Length is signed, so S3 refuses a part of any other size).
+#[allow(clippy::too_many_arguments)]
+pub fn presign_part(
+    location: &BucketLocation,
+    credentials: &Credentials,
+    key: &ObjectKey,
+    upload_id: &str,
+    part_number: u32,
+    length: u64,
+    now: SystemTime,
+    ttl: Duration,
+) -> Result<SignedUrl, PresignError> {
+    let number = part_number.to_string();
+    let length = length.to_string();
+    presign(
+        location,
+        credentials,
+        "PUT",
+        &key.to_string(),
+        &[("partNumber", &number), ("uploadId", upload_id)],
+        &[("Content-Length", &length)],
+        now,
+        ttl,
+    )
+}
+
 pub struct SignedUrl {
     pub url: String,
     pub expires_at: DateTime<Utc>,
@@ -156,19 +219,7 @@ pub fn presign(
     now: SystemTime,
     ttl: Duration,
 ) -> Result<SignedUrl, PresignError> {
-    let now_secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(now_secs);
-    let mut ttl = ttl.min(Duration::from_secs(MAX_PRESIGN_SECONDS));
-    if let Some(expiry) = credentials.expiry() {
-        let left = expiry.duration_since(now).unwrap_or_default();
-        ttl = ttl.min(Duration::from_secs(left.as_secs()));
-    }
-    if ttl < Duration::from_secs(1) {
-        return Err(PresignError::CredentialsExpiring);
-    }
+    let (now, ttl) = signable(credentials, now, ttl)?;
 
     let mut url = location.object_url(key);
     if !query.is_empty() {

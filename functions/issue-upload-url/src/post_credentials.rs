@@ -1,0 +1,59 @@
+//! `POST /credentials` (`PostCredentials` in `template.yaml`): temporary AWS credentials
+//! (seed article 002) that can only upload under the caller's own prefix, for the AWS
+//! browser SDK or Uppy: STS AssumeRole on the template's upload role with the session policy
+//! of [`shared::domain::credentials`]. The client names each object
+//! `users/{owner}/{file_id}` with a UUIDv7 it makes; record-ownership adopts it on arrival.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use shared::domain::credentials::{partition, session_name, session_policy};
+use shared::domain::ids::OwnerId;
+use shared::domain::time::rfc3339;
+use shared::http::{ApiError, json_response};
+
+use crate::Deps;
+
+#[derive(Serialize)]
+struct Issued {
+    access_key_id: String,
+    secret_access_key: String,
+    session_token: String,
+    expiration: String,
+    bucket: String,
+    region: String,
+    prefix: String,
+    /// The S3 endpoint, when it is not AWS's (the local stack).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    endpoint: Option<String>,
+}
+
+#[tracing::instrument(skip_all, fields(owner = %owner))]
+pub async fn handle(deps: &Deps, owner: &OwnerId) -> Result<Response<Body>, ApiError> {
+    let config = &deps.config;
+    let policy = session_policy(
+        partition(&config.region),
+        &config.bucket,
+        owner,
+        config.credentials_require_if_none_match,
+    )
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let credentials = deps
+        .issuer
+        .issue(&session_name(owner), &policy, config.credentials_ttl)
+        .await?;
+    tracing::info!(expiration = %credentials.expiration, "credentials issued");
+    Ok(json_response(
+        StatusCode::OK,
+        &Issued {
+            access_key_id: credentials.access_key_id,
+            secret_access_key: credentials.secret_access_key,
+            session_token: credentials.session_token,
+            expiration: rfc3339(credentials.expiration),
+            bucket: config.bucket.clone(),
+            region: config.region.clone(),
+            prefix: owner.prefix(),
+            endpoint: config.s3_endpoint.clone(),
+        },
+    ))
+}

@@ -1,0 +1,168 @@
+//! What temporary credentials (`POST /credentials`) may do: the inline session policy passed
+//! to STS AssumeRole. The role's own policy allows uploads under `users/*`; the session
+//! policy narrows that to the caller's own prefix, one object per key of the documented form
+//! `users/{owner}/{file_id}` (a UUIDv7 the client makes), for the actions a browser upload
+//! needs (PutObject, which covers CreateMultipartUpload, UploadPart and
+//! CompleteMultipartUpload; ListParts; AbortMultipartUpload) and nothing else.
+//!
+//! IAM matches keys literally and its `?` and `*` also match `/` and `.`, so
+//! `users/alice/../bob/x…` would match an allow on `users/alice/*`. The explicit deny on
+//! any further `/` below an owner's segment (and on dot and empty segments anywhere) closes
+//! that (as does a deny on any `%`, against percent-encoded look-alikes); it names no
+//! owner, so the policy stays within STS's 2,048 characters for the longest owner id.
+//! `tests/session_policy.rs` evaluates it with an independent IAM policy simulator.
+
+use std::fmt::Write as _;
+
+use super::ids::{OwnerId, USERS_PREFIX};
+use super::pyjson::push_json_string;
+
+/// STS refuses session policies longer than this (plaintext characters).
+pub const MAX_SESSION_POLICY_CHARS: usize = 2048;
+
+/// One file id of the documented form, as IAM wildcards: 36 characters with the hyphens of
+/// a UUID and the version digit 7 (IAM cannot require hex; record-ownership does).
+const FILE_ID_PATTERN: &str = "????????-????-7???-????-????????????";
+
+/// The actions a browser upload needs.
+const ACTIONS: [&str; 3] = [
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+];
+
+/// The AWS partition of a region, for ARNs.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the session policy for this owner is {0} characters, above STS's limit of {MAX_SESSION_POLICY_CHARS}"
+)]
+pub struct PolicyTooLong(pub usize);
+
+/// The session policy for `owner` in `bucket`, compact JSON. With `require_if_none_match`,
+/// PutObject and CompleteMultipartUpload must carry `If-None-Match: *` (no overwrites; the
+/// `s3:if-none-match` condition key), which some clients (Uppy 6) do not send.
+pub fn session_policy(
+    partition: &str,
+    bucket: &str,
+    owner: &OwnerId,
+    require_if_none_match: bool,
+) -> Result<String, PolicyTooLong> {
+    let arn = |tail: &str| {
+        let mut out = String::new();
+        push_json_string(&mut out, &format!("arn:{partition}:s3:::{bucket}/{tail}"));
+        out
+    };
+    let prefix = owner.prefix();
+    let actions = ACTIONS
+        .iter()
+        .map(|a| format!("\"{a}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut policy = String::with_capacity(1024);
+    policy.push_str("{\"Version\":\"2012-10-17\",\"Statement\":[");
+    let _ = write!(
+        policy,
+        "{{\"Sid\":\"OwnPrefix\",\"Effect\":\"Allow\",\"Action\":[{actions}],\"Resource\":{}}}",
+        arn(&format!("{prefix}{FILE_ID_PATTERN}"))
+    );
+    // Any `/` after the owner's segment, under any owner (the owner segment itself never
+    // holds one), dot or empty segments anywhere, and `%` anywhere (no key of ours holds
+    // one: owner ids escape as `_xx`), so that no percent-encoded look-alike gets through.
+    let denied = [
+        format!("{USERS_PREFIX}*/*/*"),
+        "*%*".to_owned(),
+        "*/../*".to_owned(),
+        "*/./*".to_owned(),
+        "*//*".to_owned(),
+        "*/..".to_owned(),
+        "*/.".to_owned(),
+    ]
+    .iter()
+    .map(|tail| arn(tail))
+    .collect::<Vec<_>>()
+    .join(",");
+    let _ = write!(
+        policy,
+        ",{{\"Sid\":\"OneSegment\",\"Effect\":\"Deny\",\"Action\":\"s3:*\",\"Resource\":[{denied}]}}"
+    );
+    if require_if_none_match {
+        let _ = write!(
+            policy,
+            ",{{\"Sid\":\"NoOverwrite\",\"Effect\":\"Deny\",\"Action\":\"s3:PutObject\",\"Resource\":{},\"Condition\":{{\"Null\":{{\"s3:if-none-match\":\"true\"}},\"Bool\":{{\"s3:ObjectCreationOperation\":\"true\"}}}}}}",
+            arn("*")
+        );
+    }
+    policy.push_str("]}");
+    let length = policy.chars().count();
+    if length > MAX_SESSION_POLICY_CHARS {
+        return Err(PolicyTooLong(length));
+    }
+    Ok(policy)
+}
+
+/// The STS session name for `owner`: at most 64 of the characters STS allows
+/// (`[\w+=,.@-]`; an owner id is letters, digits, `-` and `_`), shown in CloudTrail.
+pub fn session_name(owner: &OwnerId) -> String {
+    let name: String = format!("pu-{owner}").chars().take(64).collect();
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_names_the_owner_prefix_and_denies_extra_segments() {
+        let owner = OwnerId::from_sub("alice").unwrap();
+        let policy = session_policy("aws", "bkt", &owner, false).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&policy).unwrap();
+        let statements = value["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 2);
+        assert_eq!(
+            statements[0]["Resource"],
+            "arn:aws:s3:::bkt/users/alice/????????-????-7???-????-????????????"
+        );
+        assert_eq!(statements[1]["Effect"], "Deny");
+        assert_eq!(statements[1]["Resource"][0], "arn:aws:s3:::bkt/users/*/*/*");
+        let with = session_policy("aws", "bkt", &owner, true).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&with).unwrap();
+        assert_eq!(
+            value["Statement"][2]["Condition"]["Null"]["s3:if-none-match"],
+            "true"
+        );
+    }
+
+    #[test]
+    fn every_owner_fits_the_sts_limit() {
+        // The longest owner id (255 bytes, each escaped to 3 characters), the longest bucket
+        // name and every statement: still within STS's 2,048 characters.
+        let longest = OwnerId::from_sub(&"/".repeat(255)).unwrap();
+        let policy = session_policy("aws-us-gov", &"b".repeat(63), &longest, true).unwrap();
+        let length = policy.chars().count();
+        assert!(length <= MAX_SESSION_POLICY_CHARS, "{length}");
+        assert!(length > 1_500, "the test is near the limit: {length}");
+    }
+
+    #[test]
+    fn session_names_fit_sts() {
+        let owner = OwnerId::from_sub(&"x".repeat(255)).unwrap();
+        let name = session_name(&owner);
+        assert_eq!(name.len(), 64);
+        assert!(
+            name.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+        );
+        assert_eq!(partition("cn-north-1"), "aws-cn");
+        assert_eq!(partition("eu-west-1"), "aws");
+    }
+}

@@ -1,0 +1,211 @@
+// Options for Uppy 6's `@uppy/aws-s3` that upload into private-uploads. No dependencies:
+// it only calls the product's HTTP API with the caller's token and hands Uppy what it asks for.
+//
+//   const uppy = new Uppy().use(AwsS3, await privateUploadsCredentials({ api, getToken }))
+//   uppy.on("upload-success", async (file, res) => {
+//     const record = await waitUntilSettled({ api, getToken }, fileIdOf(res.body.key))
+//   })
+//
+// Two modes:
+//   privateUploadsCredentials: `POST /credentials` gives temporary AWS credentials that may
+//     only create `users/{owner}/{uuidv7}`; Uppy signs every S3 request itself (single PUT or
+//     multipart, with pause and resume). Objects arrive without a record; record-ownership
+//     adopts each one (size, type and content checks) and names it by its file id, because
+//     Uppy 6 sends no `x-amz-meta-filename`.
+//   privateUploadsPresigned: `POST /uploads` (or `/uploads/form`) issues one presigned PUT (or
+//     POST form) per file; the record (with the file's name) exists from the start. Single
+//     requests only: see the note there.
+//
+// `api` is the HTTP API's base URL; `getToken` an async function returning the user's JWT.
+// Any other option is passed to AwsS3 as is (it overrides the defaults here). Make new
+// options, and a new Uppy, when another user signs in: Uppy keeps the credentials it got.
+
+const MiB = 1024 * 1024;
+
+/** Uppy options for the credentials mode (seed 002). Awaits one `POST /credentials` first:
+ * `generateObjectKey` is synchronous and must know the caller's prefix. */
+export async function privateUploadsCredentials({
+  api,
+  getToken,
+  multipartAbove = 8 * MiB,
+  partSize = 5 * MiB,
+  ...uppyOptions
+}) {
+  const base = trimSlashes(api);
+  let unused = await requestCredentials(base, getToken);
+  const { prefix, bucket, region } = unused;
+  const s3Endpoint = unused.endpoint
+    ? `${trimSlashes(unused.endpoint)}/${bucket}` // the local stack's S3: path-style
+    : `https://${bucket}.s3.${region}.amazonaws.com`;
+  return {
+    s3Endpoint,
+    region,
+    // Uppy calls this on its first request and caches the answer; it asks again only after
+    // S3 answers ExpiredToken or InvalidAccessKeyId.
+    async getCredentials() {
+      let issued = unused;
+      unused = null;
+      if (!issued || expiresWithin(issued, 60_000)) issued = await requestCredentials(base, getToken);
+      if (issued.prefix !== prefix) {
+        throw new Error("The signed-in user changed: make a new Uppy with new options.");
+      }
+      return {
+        credentials: {
+          accessKeyId: issued.access_key_id,
+          secretAccessKey: issued.secret_access_key,
+          sessionToken: issued.session_token,
+          expiration: issued.expiration,
+        },
+        bucket: issued.bucket,
+        region: issued.region,
+      };
+    },
+    // The only keys the credentials may write, and the only ones record-ownership adopts.
+    generateObjectKey: () => `${prefix}${uuidv7()}`,
+    shouldUseMultipart: (file) => (file.size ?? 0) > multipartAbove,
+    getChunkSize: () => partSize,
+    ...uppyOptions,
+  };
+}
+
+/** Uppy options for the presigned mode: the API issues one presigned PUT per file (or, with
+ * `form: true`, a POST form). */
+export function privateUploadsPresigned({ api, getToken, form = false, ...uppyOptions }) {
+  const base = trimSlashes(api);
+  const files = new Map(); // Uppy's placeholder key -> the file (signRequest only sees the key)
+  return {
+    // Our multipart API (`POST /uploads/multipart`) creates and completes uploads on the
+    // server, while Uppy 6's signRequest wants a URL to send CreateMultipartUpload and
+    // CompleteMultipartUpload to S3 itself. So this mode sends each file in one request (up
+    // to S3's 5 GiB); for multipart, pause and resume use privateUploadsCredentials.
+    shouldUseMultipart: false,
+    // A placeholder: the API picks the real key, which signRequest hands back to Uppy.
+    generateObjectKey(file) {
+      const key = `pending/${uuidv7()}`;
+      files.set(key, { name: file.name, size: file.size });
+      return key;
+    },
+    async signRequest(request) {
+      if (request.method !== "PUT" || "uploadId" in request) {
+        throw new Error(`private-uploads presigns single uploads only, not ${request.method} ${request.key}`);
+      }
+      const file = files.get(request.key);
+      if (!file) throw new Error(`No file for key ${request.key}`);
+      const issued = await callApi(base, getToken, "POST", form ? "/uploads/form" : "/uploads", {
+        filename: file.name || "file",
+        content_type: request.contentType || "application/octet-stream",
+        size: file.size,
+      });
+      const { url, headers = {}, fields } = issued.upload;
+      if (form) return { url, fields, key: issued.key };
+      // Content-Type and If-None-Match are signed and must be sent as given; the browser
+      // sets Content-Length (also signed) from the body.
+      const sent = Object.fromEntries(
+        Object.entries(headers).filter(([name]) => !["content-length", "host"].includes(name.toLowerCase())),
+      );
+      return { url, headers: sent, key: issued.key };
+    },
+    ...uppyOptions,
+  };
+}
+
+/** The product's file id for an object key (`users/{owner}/{file_id}`), or for an Uppy file
+ * once uploaded (or once its multipart upload has begun). */
+export function fileIdOf(keyOrFile) {
+  const key =
+    typeof keyOrFile === "string" ? keyOrFile : (keyOrFile?.response?.body?.key ?? keyOrFile?.s3Multipart?.key);
+  if (typeof key !== "string" || !key.includes("/")) return undefined;
+  return key.slice(key.lastIndexOf("/") + 1);
+}
+
+/** Polls `GET /files/{fileId}` until the record is `ready` or `rejected` and returns it.
+ * A 404 counts as "not yet": an object uploaded with credentials has no record until
+ * record-ownership adopts it. Throws after `timeoutMs`. */
+export async function waitUntilSettled({ api, getToken }, fileId, { timeoutMs = 60_000, intervalMs = 500, signal } = {}) {
+  const base = trimSlashes(api);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    signal?.throwIfAborted();
+    try {
+      const record = await callApi(base, getToken, "GET", `/files/${encodeURIComponent(fileId)}`);
+      if (record.status !== "pending") return record;
+    } catch (err) {
+      // Not there yet, or a passing failure; anything else (401, 403…) is final.
+      if (!(err instanceof ApiError) || !(err.status === 404 || err.status === 0 || err.status >= 500)) throw err;
+    }
+    if (Date.now() + intervalMs > deadline) {
+      throw new Error(`File ${fileId} was not ready after ${Math.round(timeoutMs / 1000)} s`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** A lowercase hyphenated UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random. */
+export function uuidv7() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  let ms = Date.now();
+  for (let i = 5; i >= 0; i -= 1) {
+    b[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  b[6] = (b[6] & 0x0f) | 0x70; // version 7
+  b[8] = (b[8] & 0x3f) | 0x80; // variant 10
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+// ---------- internals ----------
+
+function trimSlashes(url) {
+  if (typeof url !== "string" || !url) throw new TypeError("`api` must be the API's base URL");
+  return url.replace(/\/+$/, "");
+}
+
+function expiresWithin(issued, ms) {
+  const at = Date.parse(issued.expiration);
+  return Number.isFinite(at) && at - Date.now() < ms;
+}
+
+async function requestCredentials(base, getToken) {
+  const issued = await callApi(base, getToken, "POST", "/credentials");
+  for (const field of ["access_key_id", "secret_access_key", "session_token", "bucket", "region", "prefix"]) {
+    if (typeof issued?.[field] !== "string") throw new Error(`POST /credentials answered without ${field}`);
+  }
+  return issued;
+}
+
+async function callApi(base, getToken, method, path, body) {
+  const headers = { Authorization: `Bearer ${await getToken()}` };
+  const init = { method, headers };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(base + path, init);
+  } catch {
+    throw new ApiError(0, "network_error", `Could not reach the API at ${base}`);
+  }
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON; reported below
+  }
+  if (!res.ok) {
+    const code = data?.error || `http_${res.status}`;
+    throw new ApiError(res.status, code, `${method} ${path}: ${data?.message || `HTTP ${res.status}`} (${code})`);
+  }
+  return data;
+}
