@@ -182,6 +182,114 @@ async fn the_cdn_stand_in_serves_only_valid_signed_urls() {
     run.stop().await;
 }
 
+/// The `name=value` pairs of a response's `Set-Cookie` headers, as one `Cookie` header.
+fn cookie_header(answer: &Answer) -> String {
+    answer
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cdn_stand_in_honours_signed_cookies_as_cloudfront_does() {
+    let run = Running::start().await;
+    let alice_file = run.upload("alice", "a.png", "image/png", &png(30, 1)).await;
+    let bob_file = run.upload("bob", "b.png", "image/png", &png(30, 2)).await;
+    let cookies = |user: &str| {
+        let (run, token) = (&run, run.token(user));
+        async move {
+            let answer = run
+                .call("POST", "/files/cookies", Some(&token), Body::None)
+                .await;
+            assert_eq!(answer.status, 204, "{:?}", answer.body);
+            cookie_header(&answer)
+        }
+    };
+    let alice = cookies("alice").await;
+    let bob = cookies("bob").await;
+    let fetch = |path: String, cookie: String| {
+        let run = &run;
+        async move {
+            let mut request = run.http.get(format!("{}{path}", run.stack.cdn_url));
+            if !cookie.is_empty() {
+                request = request.header("cookie", cookie);
+            }
+            request.send().await.unwrap().status().as_u16()
+        }
+    };
+    let alice_path = format!("/users/alice/{alice_file}");
+    let bob_path = format!("/users/bob/{bob_file}");
+    assert_eq!(fetch(alice_path.clone(), alice.clone()).await, 200);
+    assert_eq!(fetch(bob_path.clone(), bob.clone()).await, 200);
+    // A cookie for one prefix opens nothing outside it.
+    assert_eq!(fetch(bob_path.clone(), alice.clone()).await, 403);
+    assert_eq!(fetch(alice_path.clone(), bob.clone()).await, 403);
+    assert_eq!(fetch(alice_path.clone(), String::new()).await, 403);
+    // Tampered: another policy under the same signature, or a changed signature.
+    let swapped = alice.replace(
+        alice
+            .split("CloudFront-Policy=")
+            .nth(1)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap(),
+        bob.split("CloudFront-Policy=")
+            .nth(1)
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap(),
+    );
+    assert_eq!(fetch(bob_path.clone(), swapped).await, 403);
+    let signature = alice
+        .split("CloudFront-Signature=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    let flipped = format!(
+        "{}{}",
+        if signature.starts_with('A') { "B" } else { "A" },
+        &signature[1..]
+    );
+    assert_eq!(
+        fetch(alice_path.clone(), alice.replace(signature, &flipped)).await,
+        403
+    );
+    // Expired: cookies signed by the stack's key for a policy that ended a second ago.
+    let key = run.cloudfront_key();
+    let policy = Policy {
+        resource: format!("{}/users/alice/*", run.stack.cdn_url),
+        expires: chrono::Utc::now().timestamp() - 1,
+        not_before: None,
+        source_ip: None,
+    };
+    let expired = key
+        .sign_cookies(&policy, false, HashAlgorithm::Sha256)
+        .unwrap()
+        .0
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert_eq!(fetch(alice_path.clone(), expired).await, 403);
+    // A signed URL takes precedence over cookies, as on CloudFront.
+    assert_eq!(
+        fetch(
+            format!("{alice_path}?Expires=1&Signature=x&Key-Pair-Id={KEY_PAIR_ID}"),
+            alice
+        )
+        .await,
+        403
+    );
+    run.stop().await;
+}
+
 /// Who calls: no token, a user's token, or a valid token without `sub`.
 #[derive(Clone, Copy)]
 enum Caller {
@@ -343,6 +451,7 @@ fn every_route(file_id: &str) -> Vec<(&'static str, &'static str, String, Option
             None,
         ),
         ("POST", "/credentials", "/credentials".to_owned(), None),
+        ("POST", "/files/cookies", "/files/cookies".to_owned(), None),
         ("GET", "/files", "/files".to_owned(), None),
         ("GET", "/files/{file_id}", format!("/files/{file_id}"), None),
         (
@@ -638,6 +747,7 @@ async fn every_route_status_error_code_and_retry_after_in_the_openapi_document_i
             Some(UploadNotPending),
         ),
         case("POST", "/credentials", "/credentials", Alice, 200, None),
+        case("POST", "/files/cookies", "/files/cookies", Alice, 204, None),
         case("POST", "/uploads", "/uploads", Alice, 201, None).json(upload.clone()),
         case(
             "POST",
@@ -756,6 +866,30 @@ async fn every_route_status_error_code_and_retry_after_in_the_openapi_document_i
         case(
             "GET",
             "/files/{file_id}/url",
+            file("/url?ip=127.0.0.0/16&not_before=2099-01-01T00:00:00Z&expires_in=60"),
+            Alice,
+            400,
+            Some(InvalidNotBefore),
+        ),
+        case(
+            "GET",
+            "/files/{file_id}/url",
+            file("/url?ip=203.0.113.0/24"),
+            Alice,
+            400,
+            Some(InvalidIp),
+        ),
+        case(
+            "GET",
+            "/files/{file_id}/url",
+            file("/url?ip=127.0.0.1"),
+            Alice,
+            200,
+            None,
+        ),
+        case(
+            "GET",
+            "/files/{file_id}/url",
             format!("/files/{missing}/url"),
             Alice,
             404,
@@ -840,7 +974,11 @@ async fn every_route_status_error_code_and_retry_after_in_the_openapi_document_i
 
     // DynamoDB and Secrets Manager down: every route is a 503 to retry.
     run.stack.stop_moto().await;
-    for (method, route, path, body) in every_route(&missing) {
+    // (The gallery cookies need no store: the key was loaded at start.)
+    for (method, route, path, body) in every_route(&missing)
+        .into_iter()
+        .filter(|(_, route, _, _)| *route != "/files/cookies")
+    {
         let mut outage = case(method, route, path, Alice, 503, Some(DependencyUnavailable));
         outage.body = body;
         check(&run, &api, &mut seen, outage).await;
@@ -869,6 +1007,15 @@ async fn every_route_status_error_code_and_retry_after_in_the_openapi_document_i
         Some(SigningUnavailable),
     );
     check(&run, &api, &mut seen, broken).await;
+    let no_cookies = case(
+        "POST",
+        "/files/cookies",
+        "/files/cookies",
+        Alice,
+        503,
+        Some(SigningUnavailable),
+    );
+    check(&run, &api, &mut seen, no_cookies).await;
     run.stop().await;
 
     let documented: BTreeSet<(String, String, u16)> = api

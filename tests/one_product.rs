@@ -45,7 +45,7 @@ async fn the_local_stack_serves_what_the_template_deploys() {
         .collect();
     let served: BTreeSet<(String, String)> = run.stack.routes.iter().cloned().collect();
     assert_eq!(served, declared);
-    assert_eq!(declared.len(), 11, "{declared:?}");
+    assert_eq!(declared.len(), 12, "{declared:?}");
     for route in &template.routes {
         let path = route.path.replace("{file_id}", &missing);
         let (status, body) = run.json(&route.method, &path, None, None).await;

@@ -1,13 +1,17 @@
 // private-uploads web page: sign in, upload (presigned PUT, POST form, or multipart with
-// per-part retry and resume after a reload), list, view, delete.
+// per-part retry and resume after a reload), list, view, delete, and a gallery of the
+// user's images loaded from the CDN by signed cookies alone.
 // All user-controlled text goes through textContent / DOM properties, never innerHTML.
-// Nothing secret is stored: the token stays in memory; localStorage holds the API URL, the
-// upload settings, and the unfinished multipart uploads (ids and file facts, no URLs).
+// Nothing secret is stored: the token stays in memory; localStorage holds the API and CDN
+// URLs, the upload settings, and the unfinished multipart uploads (ids and file facts, no
+// URLs). The gallery's cookies are HttpOnly: the browser keeps them, this script never sees
+// them.
 
 const PAGE_SIZE = 20;
 const POLL_INTERVAL_MS = 500;
 const POLL_TIMEOUT_MS = 30_000;
 const API_URL_KEY = "private-uploads.api-url";
+const CDN_URL_KEY = "private-uploads.cdn-url";
 const SETTINGS_KEY = "private-uploads.settings";
 const UNFINISHED_KEY = "private-uploads.unfinished";
 
@@ -19,11 +23,35 @@ const PARTS_IN_FLIGHT = 3;
 const PART_ATTEMPTS = 4; // the first try and three retries
 const RETRY_BASE_MS = 500; // doubled on each retry
 
+// The gallery cookies' lifetime: their Max-Age is the stack's ViewUrlMaxSeconds (1800 by
+// default), which the page cannot read (the cookies are HttpOnly). They are renewed at 80% of
+// it, whenever the gallery is drawn again after half of it, and when a thumbnail fails to
+// load with cookies older than the attempt (so a stack with a shorter lifetime still works).
+const GALLERY_COOKIE_MS = 1800 * 1000;
+const COOKIE_RENEW_AT = 0.8;
+const COOKIE_STALE_AT = 0.5;
+
+// Shown as thumbnails: raster types a browser draws in <img>. Script-capable types (SVG…) are
+// refused at upload by default and never listed here: a thumbnail is only ever a picture.
+const RASTER_IMAGE_TYPES = new Set([
+  "image/png",
+  "image/apng",
+  "image/jpeg",
+  "image/pjpeg",
+  "image/gif",
+  "image/webp",
+  "image/avif",
+  "image/bmp",
+  "image/x-icon",
+  "image/vnd.microsoft.icon",
+]);
+
 const $ = (id) => document.getElementById(id);
 const el = {
   modeNote: $("mode-note"),
   status: $("status"),
   apiUrl: $("api-url"),
+  cdnUrl: $("cdn-url"),
   localForm: $("local-signin"),
   devUser: $("dev-user"),
   devButton: $("dev-signin-button"),
@@ -31,6 +59,7 @@ const el = {
   tokenInput: $("token-input"),
   tokenButton: $("token-button"),
   signedIn: $("signed-in"),
+  signOut: $("signout-button"),
   uploadForm: $("upload-form"),
   dropZone: $("drop-zone"),
   fileInput: $("file-input"),
@@ -45,6 +74,8 @@ const el = {
   fileBody: document.querySelector("#file-list tbody"),
   empty: $("file-list-empty"),
   loadMore: $("load-more"),
+  galleryNote: $("gallery-note"),
+  gallery: $("gallery"),
   previewSection: $("preview-section"),
   preview: $("preview"),
   previewClose: $("preview-close"),
@@ -64,6 +95,10 @@ const state = {
   active: new Set(), // file_ids of the multipart uploads running in this page
   resumeFor: null, // the unfinished upload the resume picker was opened for
   xhrs: new Set(), // in-flight transfers to storage, aborted when the user switches
+  listLoaded: false, // the first page of the file list has arrived for this session
+  galleryRender: 0, // bumped on every gallery render; stale renders stop
+  galleryItems: new Map(), // file_id -> <li> of its thumbnail, kept across renders
+  cookies: { session: -1, issuedAt: 0, pending: null, timer: 0 }, // the gallery's cookies
 };
 
 // ---------- small helpers ----------
@@ -140,6 +175,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function apiBase() {
   return el.apiUrl.value.trim().replace(/\/+$/, "");
+}
+
+function cdnBase() {
+  return el.cdnUrl.value.trim().replace(/\/+$/, "");
 }
 
 async function api(method, path, body) {
@@ -233,10 +272,12 @@ async function init() {
   state.local = Boolean(config);
   if (state.local) {
     el.apiUrl.value = config.api_url || pageOrigin;
+    el.cdnUrl.value = config.cdn_url || "";
     el.modeNote.textContent = "Local mode: sign in as a test user.";
     el.localForm.hidden = false;
   } else {
     el.apiUrl.value = localStorage.getItem(API_URL_KEY) || pageOrigin;
+    el.cdnUrl.value = localStorage.getItem(CDN_URL_KEY) || "";
     el.modeNote.textContent = "Paste a token from your identity provider to sign in.";
     el.tokenForm.hidden = false;
   }
@@ -245,6 +286,15 @@ async function init() {
 
 el.apiUrl.addEventListener("change", () => {
   if (!state.local) localStorage.setItem(API_URL_KEY, apiBase());
+});
+
+el.cdnUrl.addEventListener("change", () => {
+  if (!state.local) {
+    if (cdnBase()) localStorage.setItem(CDN_URL_KEY, cdnBase());
+    else localStorage.removeItem(CDN_URL_KEY);
+  }
+  clearGallery(); // thumbnails of the old URL go; the cookies stay valid for the API's domain
+  renderGallery();
 });
 
 el.localForm.addEventListener("submit", async (event) => {
@@ -279,8 +329,35 @@ el.tokenForm.addEventListener("submit", (event) => {
 });
 
 function signIn(token, label) {
+  endSession();
   state.token = token;
   state.owner = tokenOwner(token);
+  el.signedIn.textContent = label;
+  el.signOut.hidden = false;
+  el.uploadButton.disabled = false;
+  el.refresh.disabled = false;
+  setStatus(label);
+  renderUnfinished();
+  renderGallery();
+  loadFiles(false);
+}
+
+function signOut() {
+  endSession();
+  state.token = null;
+  state.owner = "";
+  el.signedIn.textContent = "Not signed in";
+  el.signOut.hidden = true;
+  el.uploadButton.disabled = true;
+  el.refresh.disabled = true;
+  el.empty.textContent = "Sign in to see your files.";
+  setStatus("Signed out.");
+  renderUnfinished();
+  renderGallery();
+}
+
+// Forgets everything of the user signed in so far: uploads, list, preview, gallery.
+function endSession() {
   state.session += 1;
   state.queue = [];
   state.batch = { ok: 0, total: 0 };
@@ -289,18 +366,17 @@ function signIn(token, label) {
   el.uploadList.replaceChildren();
   clearPreview();
   clearList();
-  el.signedIn.textContent = label;
-  el.uploadButton.disabled = false;
-  el.refresh.disabled = false;
-  setStatus(label);
-  renderUnfinished();
-  loadFiles(false);
+  clearGallery();
+  forgetGalleryCookies();
 }
+
+el.signOut.addEventListener("click", signOut);
 
 // ---------- file list ----------
 
 function clearList() {
   state.listRequest += 1;
+  state.listLoaded = false;
   state.files.clear();
   state.nextCursor = null;
   el.fileBody.replaceChildren();
@@ -327,12 +403,15 @@ async function loadFiles(append) {
       el.fileBody.append(fileRow(file));
     }
     state.nextCursor = data?.next_cursor ?? null;
+    state.listLoaded = true;
     el.loadMore.hidden = state.nextCursor === null;
     updateEmpty();
+    renderGallery();
   } catch (err) {
     if (request !== state.listRequest) return;
     el.empty.hidden = state.files.size > 0;
     el.empty.textContent = "Could not load your files.";
+    if (state.galleryItems.size === 0) showGalleryNote("Could not load your files.", true);
     setStatus(`Could not load files: ${describe(err)}`, true);
   } finally {
     el.loadMore.disabled = false;
@@ -406,6 +485,7 @@ async function deleteFile(file, row) {
     state.files.delete(file.file_id);
     if (el.preview.dataset.fileId === file.file_id) clearPreview();
     updateEmpty();
+    renderGallery();
     setStatus(`Deleted ${file.filename}`);
   } catch (err) {
     row.querySelectorAll("button").forEach((b) => { b.disabled = false; });
@@ -424,13 +504,14 @@ function clearPreview() {
   el.previewSection.hidden = true;
 }
 
-async function openFile(file) {
+async function openFile(file, { reveal = false } = {}) {
   const session = state.session;
   setStatus(`Opening ${file.filename}…`);
   try {
     const data = await api("GET", `/files/${encodeURIComponent(file.file_id)}/url`);
     if (session !== state.session) return;
     showPreview(file, data);
+    if (reveal) el.previewSection.scrollIntoView({ block: "nearest" });
     setStatus(`Opened ${file.filename}`);
   } catch (err) {
     setStatus(`Could not open ${file.filename}: ${describe(err)}`, true);
@@ -468,6 +549,206 @@ function showPreview(file, { url, expires_at: expiresAt }) {
 }
 
 el.previewClose.addEventListener("click", clearPreview);
+
+// ---------- gallery: the user's images, loaded from the CDN by cookie alone ----------
+
+// POST /files/cookies sets CloudFront signed cookies (HttpOnly, Secure, SameSite=Strict) of a
+// custom policy for <cdn>/users/<owner>/*, with Path=/users/<owner>/ (and the stack's
+// CookieDomain, so that they reach the CDN; locally the API and the CDN share the host
+// 127.0.0.1, and cookies ignore ports). With them a plain <img src="<cdn>/users/<owner>/<id>">
+// loads, with no signed URL per file. The browser must keep them, hence `credentials:
+// "include"` (the API's CORS rule allows credentials).
+//
+// Switching user or signing out cannot remove the previous user's cookies (HttpOnly: no
+// script can), and they stay in this browser until their Max-Age runs out. They never open
+// another user's files: their Path=/users/<owner>/ keeps the browser from sending them with a
+// request for any other user's path, and their policy's resource (users/<owner>/*) makes the
+// CDN refuse them there anyway.
+
+function isRasterImage(contentType) {
+  const essence = String(contentType ?? "").split(";")[0].trim().toLowerCase();
+  return RASTER_IMAGE_TYPES.has(essence);
+}
+
+// <cdn>/<key>, each segment of the key (users/<owner>/<file_id>) percent-encoded.
+function thumbnailUrl(file) {
+  return `${cdnBase()}/${file.key.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+// The files on screen that the gallery shows, in the list's order (newest first).
+function galleryFiles() {
+  return [...state.files.values()].filter(
+    (f) => f.status === "ready" && typeof f.key === "string" && f.key !== "" && isRasterImage(f.content_type),
+  );
+}
+
+function forgetGalleryCookies() {
+  clearTimeout(state.cookies.timer);
+  state.cookies = { session: state.session, issuedAt: 0, pending: null, timer: 0 };
+}
+
+// Resolves once this session's cookies are set: asks for them when there are none yet, when
+// they are past half their lifetime, or when `force` (a thumbnail failed with them).
+function galleryCookies(force = false) {
+  if (state.cookies.session !== state.session) forgetGalleryCookies();
+  const cookies = state.cookies;
+  if (cookies.pending) return cookies.pending;
+  if (!force && cookies.issuedAt && Date.now() - cookies.issuedAt < GALLERY_COOKIE_MS * COOKIE_STALE_AT) {
+    return Promise.resolve();
+  }
+  const pending = requestGalleryCookies(state.session, state.token).finally(() => {
+    if (cookies.pending === pending) cookies.pending = null;
+  });
+  cookies.pending = pending;
+  return pending;
+}
+
+async function requestGalleryCookies(session, token) {
+  let res;
+  try {
+    res = await fetch(`${apiBase()}/files/cookies`, {
+      method: "POST",
+      credentials: "include", // or the browser drops the Set-Cookie of a cross-origin answer
+      headers: { Authorization: `Bearer ${token}` },
+    });
+  } catch {
+    throw new ApiError(0, "network_error", `Could not reach the API at ${apiBase() || "(empty URL)"}`);
+  }
+  await readJson(res);
+  if (session !== state.session) return;
+  const cookies = state.cookies;
+  cookies.issuedAt = Date.now();
+  clearTimeout(cookies.timer);
+  cookies.timer = setTimeout(renewGalleryCookies, GALLERY_COOKIE_MS * COOKIE_RENEW_AT);
+}
+
+// Before the cookies run out, while the gallery shows something (lazy thumbnails further
+// down still have to load).
+function renewGalleryCookies() {
+  if (!state.token || state.galleryItems.size === 0) return;
+  const session = state.session;
+  galleryCookies(true).catch((err) => {
+    if (session !== state.session) return;
+    showGalleryNote(`Could not renew access to the gallery: ${describe(err)}`, true);
+  });
+}
+
+function showGalleryNote(text, isError = false) {
+  el.galleryNote.textContent = text;
+  el.galleryNote.classList.toggle("error", isError);
+  el.galleryNote.hidden = text === "";
+}
+
+function clearGallery() {
+  state.galleryRender += 1;
+  state.galleryItems.clear();
+  el.gallery.replaceChildren();
+  el.gallery.hidden = true;
+}
+
+// Draws the gallery from the files on screen, keeping the thumbnails already there (no
+// reload); asks for the cookies first, so that no thumbnail is requested without them.
+async function renderGallery() {
+  const render = ++state.galleryRender;
+  const session = state.session;
+  if (!state.token) {
+    clearGallery();
+    showGalleryNote("Sign in to see your images.");
+    return;
+  }
+  if (!cdnBase()) {
+    clearGallery();
+    showGalleryNote(
+      "Set the CDN URL above (the stack's CdnUrl output) to see your images here. Each file still opens from the list below.",
+    );
+    return;
+  }
+  const files = galleryFiles();
+  if (files.length === 0) {
+    clearGallery();
+    showGalleryNote(state.listLoaded ? "No images yet: the PNG, JPEG, GIF, WebP and AVIF files you upload show here." : "Loading…");
+    return;
+  }
+  try {
+    await galleryCookies();
+  } catch (err) {
+    if (render !== state.galleryRender || session !== state.session) return;
+    clearGallery();
+    showGalleryNote(`Could not open the gallery: ${describe(err)}`, true);
+    return;
+  }
+  if (render !== state.galleryRender || session !== state.session) return;
+  const items = files.map((file) => state.galleryItems.get(file.file_id) ?? galleryItem(file));
+  state.galleryItems = new Map(items.map((li) => [li.dataset.fileId, li]));
+  el.gallery.replaceChildren(...items);
+  el.gallery.hidden = false;
+  showGalleryNote(state.nextCursor ? "Images among the files loaded below; Load more shows older ones." : "");
+}
+
+function galleryItem(file) {
+  const li = document.createElement("li");
+  li.className = "gallery-item";
+  li.dataset.fileId = file.file_id;
+  li.dataset.state = "loading";
+
+  const open = document.createElement("button");
+  open.type = "button";
+  open.className = "gallery-open";
+  open.title = `Open ${file.filename}`;
+  open.append(thumbnail(file, li, false));
+  open.addEventListener("click", () => openFile(file, { reveal: true }));
+
+  const caption = document.createElement("figcaption");
+  caption.className = "gallery-name file-name";
+  caption.textContent = file.filename;
+
+  const figure = document.createElement("figure");
+  figure.append(open, caption);
+  li.append(figure);
+  return li;
+}
+
+// The plain CDN URL, no signature: the cookies open it.
+function thumbnail(file, li, retried) {
+  const img = document.createElement("img");
+  img.className = "gallery-thumb";
+  img.loading = "lazy"; // before src, or the load starts at once
+  img.decoding = "async";
+  img.alt = file.filename;
+  const started = Date.now();
+  img.addEventListener("load", () => {
+    li.dataset.state = "loaded";
+  });
+  img.addEventListener("error", () => thumbnailFailed(file, li, img, started, retried));
+  img.src = thumbnailUrl(file);
+  return img;
+}
+
+// A thumbnail that did not load most likely met cookies that had run out (a laptop asleep, a
+// stack with a shorter lifetime): renew them unless that happened since it started, and try
+// once more.
+async function thumbnailFailed(file, li, img, started, retried) {
+  const session = state.session;
+  if (!retried) {
+    li.dataset.state = "retrying";
+    try {
+      await galleryCookies(state.cookies.issuedAt <= started);
+    } catch {
+      // shown below if the second try fails too
+    }
+    if (session !== state.session || !img.isConnected) return;
+    img.replaceWith(thumbnail(file, li, true));
+    return;
+  }
+  li.dataset.state = "error";
+  const caption = li.querySelector("figcaption");
+  if (caption && !caption.querySelector(".gallery-error")) {
+    const note = document.createElement("span");
+    note.className = "gallery-error error";
+    note.textContent = "Could not load the image";
+    caption.append(note);
+  }
+}
 
 // ---------- upload settings ----------
 

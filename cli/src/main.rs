@@ -54,6 +54,12 @@ enum Command {
         #[arg(long, default_value = "REPLACE_WITH_KeyPairId_OUTPUT")]
         key_pair_id: String,
     },
+    /// One step of a signing-key rotation, applied to the secret JSON read on stdin (the
+    /// result goes to stdout): see the README's runbook.
+    RotateKey {
+        #[command(subcommand)]
+        step: RotateStep,
+    },
     /// Sign URLs (arguments, or one per line on stdin) with a canned policy.
     SignUrl {
         #[arg(long)]
@@ -67,6 +73,21 @@ enum Command {
         hash: String,
         urls: Vec<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum RotateStep {
+    /// Add the next key (its private key PEM file and its KeyPairId2/KeyPairId output).
+    Add {
+        #[arg(long)]
+        key_pair_id: String,
+        #[arg(long)]
+        key_file: PathBuf,
+    },
+    /// Sign with this key from the functions' next refresh.
+    Activate { key_pair_id: String },
+    /// Drop a key that is no longer active.
+    Remove { key_pair_id: String },
 }
 
 fn main() -> ExitCode {
@@ -87,6 +108,19 @@ fn main() -> ExitCode {
             if ecdsa { KeyKind::Ecdsa } else { KeyKind::Rsa },
             &key_pair_id,
         ),
+        Command::RotateKey { step } => commands::rotate_key::run(&match &step {
+            RotateStep::Add {
+                key_pair_id,
+                key_file,
+            } => commands::rotate_key::Step::Add {
+                key_pair_id,
+                key_file,
+            },
+            RotateStep::Activate { key_pair_id } => {
+                commands::rotate_key::Step::Activate(key_pair_id)
+            }
+            RotateStep::Remove { key_pair_id } => commands::rotate_key::Step::Remove(key_pair_id),
+        }),
         Command::SignUrl {
             key_file,
             key_pair_id,

@@ -1,7 +1,9 @@
-//! What one request costs to sign, per engine: CloudFront view URLs (RSA-SHA1 with the
-//! `rsa` crate, RSA-SHA256 and ECDSA-P256 with aws-lc-rs) and S3 presigned PUTs.
+//! What one request costs to sign, per engine: CloudFront signatures, view URLs and gallery
+//! cookies (RSA-SHA1 with the `rsa` crate, RSA-SHA256 and ECDSA-P256 with aws-lc-rs) and S3
+//! presigned PUTs.
 //!
-//! Run with `cargo bench -p shared --bench signing`; results are in docs/performance.md.
+//! Run with `cargo bench -p shared --bench signing`, or scripts/perf, which measures
+//! `openssl speed` in the same run and writes docs/performance.md.
 
 // A benchmark setup that fails should stop loudly.
 #![allow(clippy::unwrap_used)]
@@ -11,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use criterion::{Criterion, criterion_group, criterion_main};
-use shared::cloudfront::{HashAlgorithm, SigningKey};
+use shared::cloudfront::{HashAlgorithm, Policy, SigningKey};
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
 use shared::domain::upload::{ByteSize, ContentType, Filename, Sha256Checksum, UploadRequest};
 use shared::s3_signing::{BucketLocation, S3Endpoint, presign_put};
@@ -21,27 +23,50 @@ const EC: &str = include_str!("../testdata/p256-pkcs8.pem");
 
 fn cloudfront(c: &mut Criterion) {
     let url = "https://d111111abcdef8.cloudfront.net/users/3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a/019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
+    let prefix =
+        "https://d111111abcdef8.cloudfront.net/users/3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a/*";
     let rsa = SigningKey::from_pem("K2JCJMDEHXQW5F", RSA).unwrap();
     let ec = SigningKey::from_pem("K2JCJMDEHXQW5F", EC).unwrap();
+    // Each key and hash the product signs with; names are `<key>_<hash>_<engine>`.
+    let cases = [
+        ("rsa2048_sha256_aws_lc_rs", &rsa, HashAlgorithm::Sha256),
+        ("rsa2048_sha1_rustcrypto_rsa", &rsa, HashAlgorithm::Sha1),
+        ("ecdsa_p256_sha256_aws_lc_rs", &ec, HashAlgorithm::Sha256),
+    ];
+    // The signature alone over a policy-sized message: what `openssl speed` measures.
+    let message = Policy::canned(url, 1_767_290_400).to_json();
+    let mut group = c.benchmark_group("cloudfront_signature");
+    for (name, key, hash) in cases {
+        group.bench_function(name, |b| {
+            b.iter(|| key.sign(black_box(message.as_bytes()), hash).unwrap())
+        });
+    }
+    group.finish();
+    // One whole view URL: policy JSON, signature, URL-safe base64, URL.
     let mut group = c.benchmark_group("cloudfront_canned_url");
-    group.bench_function("rsa2048_sha256_aws_lc_rs", |b| {
-        b.iter(|| {
-            rsa.sign_canned_url(black_box(url), 1_767_290_400, HashAlgorithm::Sha256)
-                .unwrap()
-        })
-    });
-    group.bench_function("rsa2048_sha1_rustcrypto_rsa", |b| {
-        b.iter(|| {
-            rsa.sign_canned_url(black_box(url), 1_767_290_400, HashAlgorithm::Sha1)
-                .unwrap()
-        })
-    });
-    group.bench_function("ecdsa_p256_sha256_aws_lc_rs", |b| {
-        b.iter(|| {
-            ec.sign_canned_url(black_box(url), 1_767_290_400, HashAlgorithm::Sha256)
-                .unwrap()
-        })
-    });
+    for (name, key, hash) in cases {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                key.sign_canned_url(black_box(url), 1_767_290_400, hash)
+                    .unwrap()
+            })
+        });
+    }
+    group.finish();
+    // One gallery's cookies: a custom policy for the caller's whole prefix, as
+    // POST /files/cookies signs it.
+    let policy = Policy {
+        resource: prefix.to_owned(),
+        expires: 1_767_290_400,
+        not_before: None,
+        source_ip: None,
+    };
+    let mut group = c.benchmark_group("cloudfront_cookies");
+    for (name, key, hash) in cases {
+        group.bench_function(name, |b| {
+            b.iter(|| key.sign_cookies(black_box(&policy), false, hash).unwrap())
+        });
+    }
     group.finish();
     c.bench_function("signing_key_parse_rsa2048_pkcs1", |b| {
         b.iter(|| SigningKey::from_pem("K2JCJMDEHXQW5F", black_box(RSA)).unwrap())

@@ -2,6 +2,7 @@
 //! the module's `run`.
 
 pub mod keygen;
+pub mod rotate_key;
 pub mod sign_url;
 pub mod token;
 pub mod up;

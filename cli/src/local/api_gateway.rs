@@ -379,6 +379,12 @@ impl ApiCors {
                 header::ACCESS_CONTROL_MAX_AGE,
                 HeaderValue::from(self.rule.max_age),
             );
+            if self.rule.allow_credentials {
+                out.insert(
+                    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    HeaderValue::from_static("true"),
+                );
+            }
         }
         response
     }
@@ -394,6 +400,12 @@ impl ApiCors {
                 response
                     .headers_mut()
                     .insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, expose);
+            }
+            if self.rule.allow_credentials {
+                response.headers_mut().insert(
+                    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    HeaderValue::from_static("true"),
+                );
             }
             response
                 .headers_mut()
@@ -413,6 +425,8 @@ pub struct LocalApi {
     /// Mints tokens for `/local/token` (the page's dev sign-in).
     pub idp: Arc<LocalIdp>,
     pub api_url: String,
+    /// The CDN stand-in's base URL, for the page's gallery.
+    pub cdn_url: String,
     /// Serve the page from this directory instead of the copy built in (`up --web-dir`).
     pub web_dir: Option<std::path::PathBuf>,
 }
@@ -489,7 +503,7 @@ impl LocalApi {
             (&Method::GET, "/local/config") => {
                 return json(
                     StatusCode::OK,
-                    &json!({"mode": "local", "api_url": self.api_url}),
+                    &json!({"mode": "local", "api_url": self.api_url, "cdn_url": self.cdn_url}),
                 );
             }
             (&Method::POST, "/local/token") => {

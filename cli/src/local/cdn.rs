@@ -1,22 +1,32 @@
 //! The local stand-in for the CloudFront distribution: it serves an object only for a URL
 //! signed by a key of its key group (canned or custom policy, SHA-1 or SHA-256, expiry,
-//! source IP), exactly as the distribution with `TrustedKeyGroups` does, then fetches the
-//! object from the bucket as Origin Access Control would. Anything else is 403.
+//! source IP), or, for a URL with no signature, for signed cookies of such a policy, exactly
+//! as the distribution with `TrustedKeyGroups` does, then fetches the
+//! object from the bucket as Origin Access Control would. Anything else is 403. Every object
+//! goes out with the template's response-headers policy (nosniff, sandbox CSP, HSTS, no
+//! referrer) and, unless it is a raster image or a PDF, as an attachment, as the template's
+//! viewer-response function does.
 
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use hyper::body::Incoming;
-use shared::cloudfront::{VerifyingKey, ViewerRequest, verify_signed_url};
+use shared::cloudfront::{
+    VerifyingKey, ViewerRequest, has_url_signature, verify_signed_cookies, verify_signed_url,
+};
+use shared::domain::active_content::served_inline;
 
 use super::server::{HttpResponse, respond};
 
 pub struct LocalCdn {
     base: String,
-    keys: Vec<VerifyingKey>,
+    /// The key group: the keys it trusts.
+    keys: std::sync::RwLock<Vec<VerifyingKey>>,
     s3: aws_sdk_s3::Client,
     bucket: String,
+    /// The response-headers policy's headers (`Template::cdn_headers`).
+    headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 fn access_denied(message: &str) -> HttpResponse {
@@ -35,33 +45,71 @@ impl LocalCdn {
         public_pem: &str,
         s3: aws_sdk_s3::Client,
         bucket: &str,
+        headers: &[(String, String)],
     ) -> Result<Self, String> {
         let key = VerifyingKey::from_pem(key_pair_id, public_pem)
             .map_err(|e| format!("CDN public key: {e}"))?;
+        let headers = headers
+            .iter()
+            .map(|(name, value)| {
+                Ok((
+                    header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?,
+                    HeaderValue::from_str(value).map_err(|e| e.to_string())?,
+                ))
+            })
+            .collect::<Result<_, String>>()?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
-            keys: vec![key],
+            keys: std::sync::RwLock::new(vec![key]),
             s3,
             bucket: bucket.to_owned(),
+            headers,
         })
     }
 
-    /// Decide whether a viewer request may see its object; `Ok` holds the object key.
+    /// Trust one more key, as a deploy that adds a public key to the key group does.
+    pub fn trust(&self, key_pair_id: &str, public_pem: &str) -> Result<(), String> {
+        let key = VerifyingKey::from_pem(key_pair_id, public_pem).map_err(|e| e.to_string())?;
+        self.keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(key);
+        Ok(())
+    }
+
+    /// Stop trusting a key, as a deploy that removes it from the key group does.
+    pub fn distrust(&self, key_pair_id: &str) {
+        self.keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|k| k.key_pair_id != key_pair_id);
+    }
+
+    /// Decide whether a viewer request may see its object, as CloudFront does: by the URL's
+    /// signature when it carries one, else by the signed cookies. `Ok` holds the object key.
     pub fn authorize(
         &self,
         path_and_query: &str,
+        cookies: &[(&str, &str)],
         source: SocketAddr,
         now: i64,
     ) -> Result<String, String> {
         let url = format!("{}{path_and_query}", self.base);
-        verify_signed_url(
-            &self.keys,
-            &ViewerRequest {
-                url: &url,
-                source_ip: Some(source.ip()),
-                now,
-            },
-        )
+        let request = ViewerRequest {
+            url: &url,
+            source_ip: Some(source.ip()),
+            now,
+        };
+        let keys = self
+            .keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if has_url_signature(&url) {
+            verify_signed_url(&keys, &request)
+        } else {
+            verify_signed_cookies(&keys, &request, cookies)
+        }
         .map_err(|e| e.to_string())?;
         let path = path_and_query.split('?').next().unwrap_or("");
         let key = percent_encoding::percent_decode_str(path.trim_start_matches('/'))
@@ -80,7 +128,19 @@ impl LocalCdn {
             .map(|p| p.as_str())
             .unwrap_or("/")
             .to_owned();
-        let key = match self.authorize(&path_and_query, peer, chrono::Utc::now().timestamp()) {
+        let cookie_headers: Vec<String> = request
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect();
+        let cookies: Vec<(&str, &str)> = cookie_headers
+            .iter()
+            .flat_map(|line| line.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .collect();
+        let now = chrono::Utc::now().timestamp();
+        let key = match self.authorize(&path_and_query, &cookies, peer, now) {
             Ok(key) => key,
             Err(reason) => {
                 tracing::info!(%reason, "CDN refused a request");
@@ -120,6 +180,18 @@ impl LocalCdn {
             }
         };
         push(header::CONTENT_TYPE, object.content_type.clone());
+        let essence = object
+            .content_type
+            .as_deref()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if !served_inline(&essence) {
+            push(header::CONTENT_DISPOSITION, Some("attachment".into()));
+        }
         push(header::ETAG, object.e_tag.clone());
         push(header::CONTENT_RANGE, object.content_range.clone());
         push(header::ACCEPT_RANGES, Some("bytes".into()));
@@ -139,7 +211,7 @@ impl LocalCdn {
         };
         let mut response = http::Response::new(http_body_util::Full::new(body));
         *response.status_mut() = status;
-        for (name, value) in headers {
+        for (name, value) in headers.into_iter().chain(self.headers.iter().cloned()) {
             response.headers_mut().insert(name, value);
         }
         response

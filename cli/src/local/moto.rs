@@ -82,6 +82,11 @@ pub struct Moto {
 impl Moto {
     /// Start `program` on 127.0.0.1 (`port` 0 picks a free one) and wait until it accepts
     /// connections.
+    /// The moto server's process id (to read its CPU time), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub async fn start(program: &Path, port: u16) -> Result<Self, String> {
         let port = if port == 0 { free_port()? } else { port };
         let python = interpreter(program)?;

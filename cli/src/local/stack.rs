@@ -297,6 +297,8 @@ pub struct LocalStack {
     pub page_origins: Vec<String>,
     /// The HTTP API's routes, as served.
     pub routes: Vec<(String, String)>,
+    /// The CDN stand-in (its key group can be changed, as a deploy changes it).
+    pub cdn: Arc<LocalCdn>,
     pub backend: Backend,
     data_dir: PathBuf,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -350,6 +352,7 @@ impl LocalStack {
             view: backend.view.clone(),
             idp: idp.clone(),
             api_url: api_url.clone(),
+            cdn_url: cdn_url.clone(),
             web_dir: options.web_dir.clone(),
         });
         tasks.push(tokio::spawn(super::server::serve(
@@ -367,12 +370,14 @@ impl LocalStack {
             &backend.cloudfront_key.public_pem,
             backend.s3_client.clone(),
             BUCKET,
+            &backend.template.cdn_headers,
         )?);
+        let served_cdn = cdn.clone();
         tasks.push(tokio::spawn(super::server::serve(
             cdn_listener,
             stopped.clone(),
             move |req, peer| {
-                let cdn = cdn.clone();
+                let cdn = served_cdn.clone();
                 async move { Ok::<_, std::convert::Infallible>(cdn.handle(req, peer).await) }
             },
         )));
@@ -392,6 +397,7 @@ impl LocalStack {
         let outputs = json!({
             "ApiUrl": api_url,
             "CdnUrl": cdn_url,
+            "CdnDistributionDomainName": cdn_url.trim_start_matches("http://"),
             "BucketName": BUCKET,
             "TableName": TABLE,
             "SecretArn": backend.secret_arn,
@@ -417,6 +423,7 @@ impl LocalStack {
             idp,
             page_origins,
             routes: served_routes,
+            cdn,
             backend,
             data_dir: options.data_dir,
             tasks,

@@ -29,6 +29,8 @@ pub struct CorsRule {
     pub headers: Vec<String>,
     pub expose_headers: Vec<String>,
     pub max_age: u64,
+    /// `Access-Control-Allow-Credentials: true` (the HTTP API's `AllowCredentials`).
+    pub allow_credentials: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +69,10 @@ pub struct Template {
     pub functions: BTreeMap<String, FunctionSpec>,
     /// The IAM roles' inline policies, by logical id (the YAML as written, tags and all).
     pub role_policies: BTreeMap<String, Vec<Value>>,
+    /// The headers the distribution's response-headers policy adds to every response.
+    pub cdn_headers: Vec<(String, String)>,
+    /// The code of the distribution's viewer-response function (CloudFront Functions JS).
+    pub cdn_viewer_response: String,
 }
 
 fn text(value: &Value) -> Option<String> {
@@ -91,6 +97,7 @@ fn cors(rule: &Value, methods: &str, headers: &str, expose: &str, max_age: &str)
         headers: strings(&rule[headers]),
         expose_headers: strings(&rule[expose]),
         max_age: rule[max_age].as_u64().unwrap_or(0),
+        allow_credentials: rule["AllowCredentials"].as_bool() == Some(true),
     }
 }
 
@@ -214,6 +221,61 @@ impl Template {
                 (id, documents)
             })
             .collect();
+        let distribution = of_type("AWS::CloudFront::Distribution")
+            .next()
+            .ok_or("template.yaml has no AWS::CloudFront::Distribution")?
+            .1;
+        let behavior = &distribution["Properties"]["DistributionConfig"]["DefaultCacheBehavior"];
+        let referenced = |value: &Value, what: &str| -> Result<String, String> {
+            match value {
+                Value::Tagged(tagged) => {
+                    let target = text(&tagged.value).unwrap_or_default();
+                    Ok(target.split('.').next().unwrap_or_default().to_owned())
+                }
+                _ => Err(format!("the distribution's {what} is not a reference")),
+            }
+        };
+        let policy_id = referenced(
+            &behavior["ResponseHeadersPolicyId"],
+            "ResponseHeadersPolicyId",
+        )?;
+        let security = &resources
+            .get(policy_id.as_str())
+            .ok_or_else(|| format!("no resource {policy_id}"))?["Properties"]["ResponseHeadersPolicyConfig"]
+            ["SecurityHeadersConfig"];
+        let mut cdn_headers = Vec::new();
+        if security["ContentTypeOptions"].is_mapping() {
+            cdn_headers.push(("x-content-type-options".to_owned(), "nosniff".to_owned()));
+        }
+        if let Some(csp) = text(&security["ContentSecurityPolicy"]["ContentSecurityPolicy"]) {
+            cdn_headers.push(("content-security-policy".to_owned(), csp));
+        }
+        if let Some(age) = text(&security["StrictTransportSecurity"]["AccessControlMaxAgeSec"]) {
+            let hsts = &security["StrictTransportSecurity"];
+            let mut value = format!("max-age={age}");
+            if hsts["IncludeSubdomains"].as_bool() == Some(true) {
+                value.push_str("; includeSubDomains");
+            }
+            if hsts["Preload"].as_bool() == Some(true) {
+                value.push_str("; preload");
+            }
+            cdn_headers.push(("strict-transport-security".to_owned(), value));
+        }
+        if let Some(referrer) = text(&security["ReferrerPolicy"]["ReferrerPolicy"]) {
+            cdn_headers.push(("referrer-policy".to_owned(), referrer));
+        }
+        let viewer_response = behavior["FunctionAssociations"]
+            .as_sequence()
+            .and_then(|all| {
+                all.iter()
+                    .find(|f| f["EventType"].as_str() == Some("viewer-response"))
+            })
+            .ok_or("the distribution has no viewer-response function")?;
+        let function_id = referenced(&viewer_response["FunctionARN"], "viewer-response function")?;
+        let cdn_viewer_response = resources
+            .get(function_id.as_str())
+            .and_then(|f| text(&f["Properties"]["FunctionCode"]))
+            .ok_or_else(|| format!("no FunctionCode in {function_id}"))?;
         Ok(Self {
             routes,
             api_cors,
@@ -221,6 +283,8 @@ impl Template {
             table,
             functions,
             role_policies,
+            cdn_headers,
+            cdn_viewer_response,
         })
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use shared::cloudfront::HashAlgorithm;
 use shared::domain::config::{ConfigError, Env, bounded, parsed_or, required, s3_endpoint};
-use shared::domain::view::CdnBase;
+use shared::domain::view::{CdnBase, IpBounds};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -19,19 +19,25 @@ pub struct Config {
     pub max_view_seconds: u64,
     pub hash: HashAlgorithm,
     pub key_refresh: Duration,
+    /// How narrow an `ip` condition must be.
+    pub ip_bounds: IpBounds,
+    /// The `Domain` of the gallery cookies (`COOKIE_DOMAIN`); `None`: the API's host only.
+    pub cookie_domain: Option<String>,
 }
 
 impl Config {
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         let cdn = required(env, "CDN_BASE_URL")?;
+        let cdn_base = CdnBase::parse(&cdn).map_err(|why| ConfigError::Malformed {
+            name: "CDN_BASE_URL",
+            why,
+        })?;
         Ok(Self {
             bucket: required(env, "BUCKET_NAME")?,
             table: required(env, "TABLE_NAME")?,
             s3_endpoint: s3_endpoint(env)?,
-            cdn_base: CdnBase::parse(&cdn).map_err(|why| ConfigError::Malformed {
-                name: "CDN_BASE_URL",
-                why,
-            })?,
+            cookie_domain: cookie_domain(env, &cdn_base)?,
+            cdn_base,
             secret_id: required(env, "SIGNING_KEY_SECRET_ID")?,
             max_view_seconds: parsed_or(env, "VIEW_URL_MAX_SECONDS", 1800, bounded(1, 7 * 86_400))?,
             hash: parsed_or(
@@ -49,6 +55,90 @@ impl Config {
                 300,
                 bounded(1, 86_400),
             )?),
+            ip_bounds: IpBounds {
+                min_ipv4_prefix: parsed_or(env, "VIEW_URL_MIN_IPV4_PREFIX", 16, bounded(0, 32))?,
+                min_ipv6_prefix: parsed_or(env, "VIEW_URL_MIN_IPV6_PREFIX", 32, bounded(0, 128))?,
+            },
         })
+    }
+}
+
+/// `COOKIE_DOMAIN`: empty, or a domain name of two labels or more that the CDN's host is, or
+/// is under (else the browser would never send the cookies to the CDN).
+fn cookie_domain(env: &dyn Env, cdn: &CdnBase) -> Result<Option<String>, ConfigError> {
+    let Some(text) = env
+        .get("COOKIE_DOMAIN")
+        .map(|t| t.trim().to_ascii_lowercase())
+    else {
+        return Ok(None);
+    };
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let valid = text.len() <= 253
+        && text.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    let malformed = |why: String| {
+        Err(ConfigError::Malformed {
+            name: "COOKIE_DOMAIN",
+            why,
+        })
+    };
+    let top = text.rsplit('.').next().unwrap_or_default();
+    if !valid || !text.contains('.') || top.bytes().all(|b| b.is_ascii_digit()) {
+        return malformed(format!("{text:?} is not a domain name like example.com"));
+    }
+    let host = cdn.host();
+    if host != text && !host.ends_with(&format!(".{text}")) {
+        return malformed(format!(
+            "the CDN's host {host:?} is not under {text:?}: the browser would never send the \
+             cookies to it (set CdnDomainName to a name under it)"
+        ));
+    }
+    Ok(Some(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(cdn: &str, domain: &str) -> Result<Config, ConfigError> {
+        Config::from_env(&[
+            ("BUCKET_NAME", "b"),
+            ("TABLE_NAME", "t"),
+            ("SIGNING_KEY_SECRET_ID", "s"),
+            ("CDN_BASE_URL", cdn),
+            ("COOKIE_DOMAIN", domain),
+        ])
+    }
+
+    #[test]
+    fn the_cookie_domain_must_cover_the_cdn() {
+        let ok = config("https://cdn.files.example.com", "files.example.com").unwrap();
+        assert_eq!(ok.cookie_domain.as_deref(), Some("files.example.com"));
+        let same = config("https://example.com", "Example.COM").unwrap();
+        assert_eq!(same.cookie_domain.as_deref(), Some("example.com"));
+        assert_eq!(
+            config("https://cdn.example.com", "").unwrap().cookie_domain,
+            None
+        );
+        for (cdn, domain) in [
+            ("https://d111111abcdef8.cloudfront.net", "example.com"),
+            ("https://cdn.notexample.com", "example.com"),
+            ("https://cdn.example.com", "com"),
+            ("http://127.0.0.1:3002", "0.1"),
+            ("https://cdn.example.com", "-example.com"),
+            ("https://cdn.example.com", "example..com"),
+        ] {
+            let error = config(cdn, domain).unwrap_err().to_string();
+            assert!(error.contains("COOKIE_DOMAIN"), "{cdn} {domain}: {error}");
+        }
     }
 }

@@ -7,13 +7,14 @@ pub mod delete_file;
 pub mod get_file;
 pub mod get_view_url;
 pub mod list_files;
+pub mod post_file_cookies;
 
 use std::sync::Arc;
 
 use lambda_http::{Body, Request, Response};
 use shared::aws::{SdkConfig, StartError};
 use shared::cloudfront::KeyCache;
-use shared::http::{ApiError, Route, caller, path_file_id, query_param, respond};
+use shared::http::{ApiError, Route, caller, path_file_id, query_param, respond, source_ip};
 use shared::ports::{FileRecords, ObjectStore, SecretSource};
 
 pub use config::Config;
@@ -93,9 +94,15 @@ async fn route(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiErro
         }
         ("GET", ["files", id, "url"]) => {
             let owner = caller(request)?;
-            let expires_in = query_param(request, "expires_in");
-            get_view_url::handle(deps, &owner, path_file_id(id)?, expires_in).await
+            let query = get_view_url::ViewQuery {
+                expires_in: query_param(request, "expires_in"),
+                ip: query_param(request, "ip"),
+                not_before: query_param(request, "not_before"),
+                caller_ip: source_ip(request),
+            };
+            get_view_url::handle(deps, &owner, path_file_id(id)?, query).await
         }
+        ("POST", ["files", "cookies"]) => post_file_cookies::handle(deps, &caller(request)?).await,
         ("DELETE", ["files", id]) => {
             let owner = caller(request)?;
             delete_file::handle(deps, &owner, path_file_id(id)?).await

@@ -9,7 +9,7 @@ use chrono::{TimeZone, Utc};
 use issue_view_url::{Config, Deps, handle};
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
-use shared::cloudfront::{VerifyingKey, ViewerRequest, verify_signed_url};
+use shared::cloudfront::{VerifyingKey, ViewerRequest, verify_signed_cookies, verify_signed_url};
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
 use shared::domain::ownership::ObjectInfo;
 use shared::domain::record::{
@@ -293,6 +293,140 @@ async fn expires_in_is_bounded() {
 }
 
 #[tokio::test]
+async fn an_ip_or_a_start_time_makes_a_custom_policy_for_the_callers_network() {
+    let secret = json!({"key_pair_id": "K1", "private_key_pem": PRIVATE_KEY}).to_string();
+    let w = world_with(Arc::new(StaticSecret(secret)), "sha256");
+    w.records
+        .create(&record(SUB, FILE, FileStatus::Ready, 1), &UNLIMITED)
+        .await
+        .unwrap();
+    // events/api-get-view-url.json comes from 203.0.113.10.
+    let not_before = shared::domain::time::rfc3339(Utc::now() + chrono::Duration::seconds(60));
+    let mut ev = event("api-get-view-url.json");
+    ev["rawQueryString"] = Value::String(format!(
+        "expires_in=600&ip=203.0.113.0/24&not_before={not_before}"
+    ));
+    let (status, _, body) = call(&w.deps, &ev).await;
+    assert_eq!(status, 200, "{body}");
+    let url = body["url"].as_str().unwrap();
+    assert!(
+        url.contains("Policy=") && !url.contains("Expires="),
+        "{url}"
+    );
+    let keys = [VerifyingKey::from_pem("K1", PUBLIC_KEY).unwrap()];
+    let at = |ip: &str, now: i64| ViewerRequest {
+        url,
+        source_ip: Some(ip.parse().unwrap()),
+        now,
+    };
+    let later = Utc::now().timestamp() + 120;
+    verify_signed_url(&keys, &at("203.0.113.99", later)).unwrap();
+    assert!(
+        verify_signed_url(&keys, &at("198.51.100.1", later)).is_err(),
+        "another network"
+    );
+    assert!(
+        verify_signed_url(&keys, &at("203.0.113.99", later - 120)).is_err(),
+        "before not_before"
+    );
+    // Without conditions: the shorter canned form.
+    let (_, _, plain) = call(&w.deps, &event("api-get-view-url.json")).await;
+    assert!(plain["url"].as_str().unwrap().contains("Expires="));
+    // A network that leaves the caller out, or wider than the bound, or a past start: 400.
+    for (query, code) in [
+        ("ip=198.51.100.0/24", "invalid_ip"),
+        ("ip=203.0.0.0/8", "invalid_ip"),
+        ("ip=203.0.113.10/33", "invalid_ip"),
+        ("not_before=2020-01-01T00:00:00Z", "invalid_not_before"),
+        ("not_before=soon", "invalid_not_before"),
+    ] {
+        let mut ev = event("api-get-view-url.json");
+        ev["rawQueryString"] = Value::String(query.into());
+        let (status, _, body) = call(&w.deps, &ev).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some(code)),
+            "{query}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn gallery_cookies_open_the_callers_prefix_only() {
+    let w = world();
+    let response = handle(&w.deps, request(&event("api-post-file-cookies.json")))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let set: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(set.len(), 4, "{set:?}");
+    let path = format!("Path=/users/{SUB}/;");
+    for cookie in &set {
+        assert!(cookie.contains(&path), "{cookie}");
+        assert!(
+            cookie.ends_with("; Max-Age=1800; Secure; HttpOnly; SameSite=Strict"),
+            "{cookie}"
+        );
+        assert!(!cookie.contains("Domain="), "no COOKIE_DOMAIN: host-only");
+    }
+    let jar: Vec<(&str, &str)> = set
+        .iter()
+        .map(|c| c.split(';').next().unwrap().split_once('=').unwrap())
+        .collect();
+    let names: Vec<&str> = jar.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "CloudFront-Policy",
+            "CloudFront-Signature",
+            "CloudFront-Key-Pair-Id",
+            "CloudFront-Hash-Algorithm"
+        ]
+    );
+    let keys = [VerifyingKey::from_pem("K2JCJMDEHXQW5F", PUBLIC_KEY).unwrap()];
+    let at = |url: &str| {
+        verify_signed_cookies(
+            &keys,
+            &ViewerRequest {
+                url,
+                source_ip: None,
+                now: Utc::now().timestamp(),
+            },
+            &jar,
+        )
+    };
+    let cdn = "https://d111111abcdef8.cloudfront.net";
+    assert!(at(&format!("{cdn}/users/{SUB}/{FILE}")).is_ok());
+    assert!(at(&format!("{cdn}/users/someone-else/{FILE}")).is_err());
+    assert!(at(&format!("{cdn}/users/{SUB}x/{FILE}")).is_err());
+    // With COOKIE_DOMAIN (which the CDN's host must be under), the cookies name it.
+    let env = [
+        ("BUCKET_NAME", "b"),
+        ("TABLE_NAME", "t"),
+        ("CDN_BASE_URL", "https://cdn.example.com"),
+        ("SIGNING_KEY_SECRET_ID", "s"),
+        ("COOKIE_DOMAIN", "Example.COM"),
+    ];
+    assert_eq!(
+        Config::from_env(&env).unwrap().cookie_domain.as_deref(),
+        Some("example.com")
+    );
+    let bad = [
+        ("COOKIE_DOMAIN", "example.com/evil"),
+        env[0],
+        env[1],
+        env[2],
+        env[3],
+    ];
+    assert!(Config::from_env(&bad).is_err());
+}
+
+#[tokio::test]
 async fn get_file_returns_the_file_object() {
     let w = world();
     w.records
@@ -308,6 +442,7 @@ async fn get_file_returns_the_file_object() {
         body,
         json!({
             "file_id": FILE,
+            "key": format!("users/{SUB}/{FILE}"),
             "filename": "holiday photo.png",
             "content_type": "image/png",
             "size": 1024,

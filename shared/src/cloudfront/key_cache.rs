@@ -15,25 +15,68 @@ use tokio::sync::{Mutex, RwLock};
 use super::signing_key::{HashAlgorithm, SigningKey};
 use crate::ports::secrets::SecretSource;
 
-/// The secret's JSON: `{"key_pair_id": "K…", "private_key_pem": "-----BEGIN …"}`.
+/// One key of the secret: `{"key_pair_id": "K…", "private_key_pem": "-----BEGIN …"}`.
 #[derive(Deserialize)]
-struct SecretValue {
+struct KeyEntry {
     key_pair_id: String,
     private_key_pem: String,
 }
 
-/// Parse the secret string into a key. Error messages never quote the secret.
+/// The secret's JSON, in either form: one key (`{"key_pair_id", "private_key_pem"}`), or
+/// several during a rotation (`{"active": "K…", "keys": [{"key_pair_id",
+/// "private_key_pem"}, …]}`), of which the function signs with `active`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeySet {
+    active: String,
+    keys: Vec<KeyEntry>,
+}
+
+fn json_error(what: &str, e: &serde_json::Error) -> String {
+    format!(
+        "the secret is not {what} ({:?} at line {} column {})",
+        e.classify(),
+        e.line(),
+        e.column()
+    )
+}
+
+/// Parse the secret string into the key to sign with (every key it holds must parse, so a
+/// broken one is noticed before it becomes active). Error messages never quote the secret.
 pub fn parse_secret(text: &str) -> Result<SigningKey, String> {
-    let value: SecretValue = serde_json::from_str(text).map_err(|e| {
-        format!(
-            "the secret is not JSON with string fields key_pair_id and private_key_pem ({:?} at line {} column {})",
-            e.classify(),
-            e.line(),
-            e.column()
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| json_error("JSON", &e))?;
+    if value.get("keys").is_none() {
+        let single: KeyEntry = serde_json::from_value(value).map_err(|e| {
+            json_error(
+                "JSON with string fields key_pair_id and private_key_pem",
+                &e,
+            )
+        })?;
+        return SigningKey::from_pem(single.key_pair_id.trim(), &single.private_key_pem)
+            .map_err(|e| format!("the secret's key is unusable: {e}"));
+    }
+    let set: KeySet = serde_json::from_value(value).map_err(|e| {
+        json_error(
+            "{\"active\": \"K…\", \"keys\": [{\"key_pair_id\", \"private_key_pem\"}, …]}",
+            &e,
         )
     })?;
-    SigningKey::from_pem(value.key_pair_id.trim(), &value.private_key_pem)
-        .map_err(|e| format!("the secret's key is unusable: {e}"))
+    let active = set.active.trim();
+    let mut chosen = None;
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in &set.keys {
+        let id = entry.key_pair_id.trim();
+        if !seen.insert(id) {
+            return Err(format!("the secret lists key {id} twice"));
+        }
+        let key = SigningKey::from_pem(id, &entry.private_key_pem)
+            .map_err(|e| format!("the secret's key {id} is unusable: {e}"))?;
+        if id == active {
+            chosen = Some(key);
+        }
+    }
+    chosen.ok_or_else(|| format!("the secret's active key {active} is not among its keys"))
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -141,8 +184,8 @@ impl KeyCache {
                 let hash = self.hash;
                 move || {
                     let key = parse_secret(&text)?;
-                    // The first signature draws aws-lc's randomness (up to 200 ms of CPU
-                    // jitter sampling): pay it here, at load, not on a viewer's request.
+                    // The first signature seeds aws-lc's random generator (and proves the
+                    // key signs): pay that here, at load, not on a viewer's request.
                     key.sign(b"warm-up", hash)
                         .map_err(|_| "the key cannot sign".to_owned())?;
                     Ok::<_, String>(key)
@@ -238,6 +281,38 @@ mod tests {
         let message = parse_secret(&not_json).unwrap_err();
         assert!(!message.contains("BEGIN"), "{message}");
         assert!(parse_secret(r#"{"key_pair_id":"K1"}"#).is_err());
+    }
+
+    #[test]
+    fn a_rotating_secret_signs_with_its_active_key_and_checks_them_all() {
+        let both = |active: &str| {
+            serde_json::json!({"active": active, "keys": [
+                {"key_pair_id": "K1", "private_key_pem": RSA},
+                {"key_pair_id": "K2", "private_key_pem": EC},
+            ]})
+            .to_string()
+        };
+        assert_eq!(parse_secret(&both("K1")).unwrap().key_pair_id(), "K1");
+        assert_eq!(parse_secret(&both("K2")).unwrap().kind(), "ecdsa-p256");
+        let err = parse_secret(&both("K3")).unwrap_err();
+        assert_eq!(err, "the secret's active key K3 is not among its keys");
+        let broken = serde_json::json!({"active": "K1", "keys": [
+            {"key_pair_id": "K1", "private_key_pem": RSA},
+            {"key_pair_id": "K2", "private_key_pem": "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----"},
+        ]})
+        .to_string();
+        let err = parse_secret(&broken).unwrap_err();
+        assert!(err.starts_with("the secret's key K2 is unusable"), "{err}");
+        assert!(!err.contains("nope"));
+        let twice = serde_json::json!({"active": "K1", "keys": [
+            {"key_pair_id": "K1", "private_key_pem": RSA},
+            {"key_pair_id": "K1", "private_key_pem": RSA},
+        ]})
+        .to_string();
+        assert_eq!(
+            parse_secret(&twice).unwrap_err(),
+            "the secret lists key K1 twice"
+        );
     }
 
     #[tokio::test]

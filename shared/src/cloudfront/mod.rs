@@ -11,8 +11,11 @@ pub use policy::{
     MAX_EPOCH_TIME, MAX_URL_BYTES, MalformedPolicy, Policy, cloudfront_base64,
     cloudfront_base64_decode,
 };
-pub use signing_key::{HashAlgorithm, KeyError, SignError, SigningKey};
-pub use verify::{VerifyError, VerifyingKey, ViewerRequest, verify_signed_url, wildcard_match};
+pub use signing_key::{HashAlgorithm, KeyError, SignError, SignedCookies, SigningKey};
+pub use verify::{
+    VerifyError, VerifyingKey, ViewerRequest, has_url_signature, verify_signed_cookies,
+    verify_signed_url, wildcard_match,
+};
 
 /// The key pairs under `shared/testdata`, for the tests of every module here.
 #[cfg(test)]

@@ -229,6 +229,39 @@ impl SigningKey {
     }
 }
 
+/// CloudFront's signed cookies for one policy: each `(name, value)` goes into its own
+/// `Set-Cookie` header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedCookies(pub Vec<(&'static str, String)>);
+
+impl SigningKey {
+    /// The signed cookies for `policy`: `CloudFront-Expires` (canned) or `CloudFront-Policy`
+    /// (custom), `CloudFront-Signature`, `CloudFront-Key-Pair-Id`, and
+    /// `CloudFront-Hash-Algorithm=SHA256` when the signature uses SHA-256. The values are
+    /// those of a signed URL for the same policy.
+    pub fn sign_cookies(
+        &self,
+        policy: &Policy,
+        canned: bool,
+        hash: HashAlgorithm,
+    ) -> Result<SignedCookies, SignError> {
+        let json = policy.to_json();
+        let signature = cloudfront_base64(&self.sign(json.as_bytes(), hash)?);
+        let mut cookies = Vec::with_capacity(4);
+        if canned && policy.is_canned() {
+            cookies.push(("CloudFront-Expires", policy.expires.to_string()));
+        } else {
+            cookies.push(("CloudFront-Policy", cloudfront_base64(json.as_bytes())));
+        }
+        cookies.push(("CloudFront-Signature", signature));
+        cookies.push(("CloudFront-Key-Pair-Id", self.key_pair_id.clone()));
+        if self.effective_hash(hash) == HashAlgorithm::Sha256 {
+            cookies.push(("CloudFront-Hash-Algorithm", "SHA256".to_owned()));
+        }
+        Ok(SignedCookies(cookies))
+    }
+}
+
 fn rsa_engine(key: rsa::RsaPrivateKey) -> Result<Engine, KeyError> {
     use rsa::traits::PublicKeyParts as _;
     if key.n().bits() < 2048 {

@@ -33,6 +33,7 @@ pub enum VerifyError {
 }
 
 /// A public key as CloudFront holds it in a key group.
+#[derive(Clone, Debug)]
 pub struct VerifyingKey {
     pub key_pair_id: String,
     spki_der: Vec<u8>,
@@ -79,6 +80,17 @@ pub struct ViewerRequest<'a> {
     pub now: i64,
 }
 
+/// The signing values of a request: from the query string (signed URLs) or from the
+/// `CloudFront-*` cookies (signed cookies).
+#[derive(Default)]
+struct Signed<'a> {
+    expires: Option<&'a str>,
+    policy: Option<&'a str>,
+    signature: Option<&'a str>,
+    key_pair_id: Option<&'a str>,
+    hash: Option<&'a str>,
+}
+
 /// Check a signed URL the way CloudFront does: find the key by `Key-Pair-Id`, rebuild the
 /// resource (the URL without the signing parameters), check the signature over the
 /// canned or custom policy, then the policy's conditions.
@@ -91,16 +103,15 @@ pub fn verify_signed_url(
         None => (request.url, ""),
     };
     let mut kept = Vec::new();
-    let (mut expires, mut policy, mut signature, mut key_pair_id, mut hash) =
-        (None, None, None, None, None);
+    let mut signed = Signed::default();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         let slot = match name {
-            "Expires" => &mut expires,
-            "Policy" => &mut policy,
-            "Signature" => &mut signature,
-            "Key-Pair-Id" => &mut key_pair_id,
-            "Hash-Algorithm" => &mut hash,
+            "Expires" => &mut signed.expires,
+            "Policy" => &mut signed.policy,
+            "Signature" => &mut signed.signature,
+            "Key-Pair-Id" => &mut signed.key_pair_id,
+            "Hash-Algorithm" => &mut signed.hash,
             _ => {
                 kept.push(pair);
                 continue;
@@ -110,9 +121,62 @@ pub fn verify_signed_url(
             return Err(VerifyError::Ambiguous);
         }
     }
-    let signature = signature.ok_or(VerifyError::Missing("Signature"))?;
-    let key_pair_id = key_pair_id.ok_or(VerifyError::Missing("Key-Pair-Id"))?;
-    let hash = match hash {
+    let resource = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    verify_signed(keys, request, &resource, &signed)
+}
+
+/// Whether a URL carries any of CloudFront's signing parameters (then CloudFront checks the
+/// URL, not the cookies).
+pub fn has_url_signature(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query.split('&').any(|pair| {
+            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+            matches!(name, "Expires" | "Policy" | "Signature" | "Key-Pair-Id")
+        })
+    })
+}
+
+/// Check a request with signed cookies the way CloudFront does: the policy (canned
+/// `CloudFront-Expires` or custom `CloudFront-Policy`) must be signed by a key of the group
+/// and its resource must match the whole URL requested. `cookies` are the request's
+/// `name=value` pairs; a name given twice is refused.
+pub fn verify_signed_cookies(
+    keys: &[VerifyingKey],
+    request: &ViewerRequest<'_>,
+    cookies: &[(&str, &str)],
+) -> Result<Policy, VerifyError> {
+    let mut signed = Signed::default();
+    for (name, value) in cookies {
+        let slot = match *name {
+            "CloudFront-Expires" => &mut signed.expires,
+            "CloudFront-Policy" => &mut signed.policy,
+            "CloudFront-Signature" => &mut signed.signature,
+            "CloudFront-Key-Pair-Id" => &mut signed.key_pair_id,
+            "CloudFront-Hash-Algorithm" => &mut signed.hash,
+            _ => continue,
+        };
+        if slot.replace(*value).is_some() {
+            return Err(VerifyError::Ambiguous);
+        }
+    }
+    verify_signed(keys, request, request.url, &signed)
+}
+
+fn verify_signed(
+    keys: &[VerifyingKey],
+    request: &ViewerRequest<'_>,
+    resource: &str,
+    signed: &Signed<'_>,
+) -> Result<Policy, VerifyError> {
+    let signature = signed.signature.ok_or(VerifyError::Missing("Signature"))?;
+    let key_pair_id = signed
+        .key_pair_id
+        .ok_or(VerifyError::Missing("Key-Pair-Id"))?;
+    let hash = match signed.hash {
         None => HashAlgorithm::Sha1,
         Some("SHA256") => HashAlgorithm::Sha256,
         Some(_) => return Err(VerifyError::BadHashAlgorithm),
@@ -121,21 +185,16 @@ pub fn verify_signed_url(
         .iter()
         .find(|k| k.key_pair_id == key_pair_id)
         .ok_or(VerifyError::UnknownKey)?;
-    let resource = if kept.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    };
     let signature = cloudfront_base64_decode(signature).ok_or(VerifyError::BadSignature)?;
 
-    let policy = match (expires, policy) {
+    let policy = match (signed.expires, signed.policy) {
         (Some(_), Some(_)) => return Err(VerifyError::Ambiguous),
         (None, None) => return Err(VerifyError::Missing("Expires or Policy")),
         (Some(expires), None) => {
             let expires: i64 = expires
                 .parse()
                 .map_err(|_| VerifyError::MalformedPolicy("Expires is not a number".into()))?;
-            Policy::canned(resource.clone(), expires)
+            Policy::canned(resource.to_owned(), expires)
         }
         (None, Some(encoded)) => {
             let json = cloudfront_base64_decode(encoded)
@@ -146,7 +205,7 @@ pub fn verify_signed_url(
             }
             let policy = Policy::from_json(&json)
                 .map_err(|MalformedPolicy(why)| VerifyError::MalformedPolicy(why))?;
-            if !wildcard_match(&policy.resource, &resource) {
+            if !wildcard_match(&policy.resource, resource) {
                 return Err(VerifyError::WrongResource);
             }
             check_conditions(&policy, request)?;
@@ -200,31 +259,7 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
 }
 
 fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
-    let (net, bits) = match cidr.split_once('/') {
-        Some((net, bits)) => (net, bits.parse::<u32>().ok()),
-        None => (cidr, None),
-    };
-    match (net.parse::<IpAddr>(), ip) {
-        (Ok(IpAddr::V4(net)), IpAddr::V4(ip)) => {
-            let bits = bits.unwrap_or(32).min(32);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            u32::from(net) & mask == u32::from(ip) & mask
-        }
-        (Ok(IpAddr::V6(net)), IpAddr::V6(ip)) => {
-            let bits = bits.unwrap_or(128).min(128);
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            u128::from(net) & mask == u128::from(ip) & mask
-        }
-        _ => false,
-    }
+    crate::domain::view::Cidr::parse(cidr).is_some_and(|net| net.contains(ip))
 }
 
 #[cfg(test)]
@@ -243,6 +278,73 @@ mod tests {
                 now,
             },
         )
+    }
+
+    #[test]
+    fn signed_cookies_open_their_prefix_and_nothing_else() {
+        let key = SigningKey::from_pem("K1", RSA_PKCS1).unwrap();
+        let keys = [VerifyingKey::from_pem("K1", &key.public_key_pem()).unwrap()];
+        let policy = Policy {
+            resource: "https://d1.net/users/alice/*".into(),
+            expires: 2_000,
+            not_before: None,
+            source_ip: None,
+        };
+        for hash in [HashAlgorithm::Sha1, HashAlgorithm::Sha256] {
+            let cookies = key.sign_cookies(&policy, false, hash).unwrap().0;
+            let names: Vec<&str> = cookies.iter().map(|(n, _)| *n).collect();
+            assert_eq!(
+                &names[..3],
+                [
+                    "CloudFront-Policy",
+                    "CloudFront-Signature",
+                    "CloudFront-Key-Pair-Id"
+                ]
+            );
+            assert_eq!(
+                names.len(),
+                if hash == HashAlgorithm::Sha256 { 4 } else { 3 }
+            );
+            let jar: Vec<(&str, &str)> = cookies.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            let at = |url: &str, now: i64, jar: &[(&str, &str)]| {
+                verify_signed_cookies(
+                    &keys,
+                    &ViewerRequest {
+                        url,
+                        source_ip: None,
+                        now,
+                    },
+                    jar,
+                )
+            };
+            assert!(at("https://d1.net/users/alice/019a", 1_000, &jar).is_ok());
+            assert!(at("https://d1.net/users/alice/a/b?x=1", 1_000, &jar).is_ok());
+            assert_eq!(
+                at("https://d1.net/users/bob/019a", 1_000, &jar).unwrap_err(),
+                VerifyError::WrongResource
+            );
+            assert_eq!(
+                at("https://d1.net/users/alice2/019a", 1_000, &jar).unwrap_err(),
+                VerifyError::WrongResource
+            );
+            assert_eq!(
+                at("https://d1.net/users/alice/019a", 2_000, &jar).unwrap_err(),
+                VerifyError::Expired
+            );
+            let mut tampered = jar.clone();
+            let flipped = format!("A{}", &jar[1].1[1..]);
+            tampered[1].1 = &flipped;
+            assert!(at("https://d1.net/users/alice/019a", 1_000, &tampered).is_err());
+            let mut twice = jar.clone();
+            twice.push(jar[0]);
+            assert_eq!(
+                at("https://d1.net/users/alice/019a", 1_000, &twice).unwrap_err(),
+                VerifyError::Ambiguous
+            );
+            assert!(at("https://d1.net/users/alice/019a", 1_000, &[]).is_err());
+        }
+        assert!(has_url_signature("https://d1.net/a?Expires=1&Signature=x"));
+        assert!(!has_url_signature("https://d1.net/a?v=2"));
     }
 
     #[test]

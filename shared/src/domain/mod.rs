@@ -5,6 +5,7 @@
 //! (`cargo check -p shared --no-default-features` builds this alone, and
 //! `shared/tests/layout.rs` checks the imports).
 
+pub mod active_content;
 pub mod config;
 pub mod credentials;
 pub mod ids;

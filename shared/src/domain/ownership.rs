@@ -186,10 +186,9 @@ pub fn adopt(
             ),
         )),
         Some(content_type) => match rules.admit(content_type, object.size, Transfer::Multipart) {
-            Err(err @ UploadError::TypeNotAllowed { .. }) => Err(Rejection::new(
-                RejectionReason::ContentTypeNotAllowed,
-                err.to_string(),
-            )),
+            Err(err @ (UploadError::TypeNotAllowed { .. } | UploadError::ActiveContent(_))) => Err(
+                Rejection::new(RejectionReason::ContentTypeNotAllowed, err.to_string()),
+            ),
             Err(err) => Err(Rejection::new(
                 RejectionReason::SizeNotAllowed,
                 err.to_string(),
@@ -410,6 +409,7 @@ mod tests {
                 .map(|t| crate::domain::upload::ContentTypeRule::parse(t).unwrap())
                 .collect(),
             max_bytes: 100,
+            active_types: vec![],
         }
     }
 
@@ -485,6 +485,15 @@ mod tests {
                 },
                 RejectionReason::ContentTypeNotAllowed,
             ),
+            // `image/*` allows it, but an SVG can carry a script: refused unless opted in.
+            (
+                ObjectInfo {
+                    content_type: Some("image/svg+xml".into()),
+                    first_bytes: Some(b"<svg xmlns=\"http://www.w3.org/2000/svg\">".to_vec()),
+                    ..good.clone()
+                },
+                RejectionReason::ContentTypeNotAllowed,
+            ),
             (
                 ObjectInfo {
                     content_type: None,
@@ -517,6 +526,17 @@ mod tests {
             let verdict = adopt(&key, &object, &rules(), now).verdict;
             assert_eq!(verdict.map_err(|r| r.reason()), Err(reason), "{object:?}");
         }
+        // Opted in by name (ACTIVE_CONTENT_TYPES), the same SVG is adopted.
+        let svg = ObjectInfo {
+            content_type: Some("image/svg+xml".into()),
+            first_bytes: Some(b"<svg xmlns=\"http://www.w3.org/2000/svg\">".to_vec()),
+            ..good.clone()
+        };
+        let opted_in = UploadRules {
+            active_types: vec!["image/svg+xml".into()],
+            ..rules()
+        };
+        assert_eq!(adopt(&key, &svg, &opted_in, now).verdict, Ok(()));
     }
 
     #[test]

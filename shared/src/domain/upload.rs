@@ -3,6 +3,7 @@
 //! Each field is parsed once into a type that cannot hold a bad value, so the presigner and
 //! the ownership record only ever see checked data.
 
+use super::active_content::is_script_capable;
 use std::fmt;
 
 use base64::Engine as _;
@@ -365,6 +366,9 @@ impl PartPlan {
 pub struct UploadRules {
     pub allowed_types: Vec<ContentTypeRule>,
     pub max_bytes: u64,
+    /// Script-capable types the operator opted in to by name (`ACTIVE_CONTENT_TYPES`); every
+    /// other one is refused whatever `allowed_types` says.
+    pub active_types: Vec<String>,
 }
 
 impl UploadRules {
@@ -384,6 +388,24 @@ impl UploadRules {
                 why: "lists no media type".into(),
             });
         }
+        let name = "ACTIVE_CONTENT_TYPES";
+        let active_types = env
+            .get(name)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| {
+                let parsed = ContentType::parse(t.trim()).map_err(|e| e.to_string())?;
+                if !is_script_capable(parsed.essence()) {
+                    return Err(format!(
+                        "{} is not a script-capable type: the allow-list is enough",
+                        parsed.essence()
+                    ));
+                }
+                Ok(parsed.essence().to_owned())
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|why| ConfigError::Malformed { name, why })?;
         Ok(Self {
             allowed_types,
             max_bytes: parsed_or(
@@ -392,6 +414,7 @@ impl UploadRules {
                 100 * MIB,
                 bounded(1, MAX_OBJECT_BYTES),
             )?,
+            active_types,
         })
     }
 }
@@ -405,6 +428,10 @@ pub enum UploadError {
     ContentType(String),
     #[error("content type {got} is not allowed; allowed: {allowed}")]
     TypeNotAllowed { got: String, allowed: String },
+    #[error(
+        "content type {0} can carry scripts, which would run on the CDN's domain; it is refused unless the operator allows it by name (ActiveContentTypes)"
+    )]
+    ActiveContent(String),
     #[error("size must be at least 1 byte")]
     EmptyFile,
     #[error("size {size} is larger than the limit of {max} bytes{hint}")]
@@ -535,6 +562,10 @@ impl UploadRules {
                     .join(", "),
             });
         }
+        let essence = content_type.essence();
+        if is_script_capable(essence) && !self.active_types.iter().any(|t| t == essence) {
+            return Err(UploadError::ActiveContent(essence.to_owned()));
+        }
         let size = size.get();
         if size == 0 {
             return Err(UploadError::EmptyFile);
@@ -584,6 +615,7 @@ mod tests {
                 .map(|t| ContentTypeRule::parse(t).unwrap())
                 .collect(),
             max_bytes: 1000,
+            active_types: vec![],
         }
     }
 
@@ -681,6 +713,62 @@ mod tests {
         assert!(Sha256Checksum::parse(&urlsafe).is_err());
         // Hex is not base64 of the digest.
         assert!(Sha256Checksum::parse(&"ab".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn script_capable_types_need_the_operators_opt_in_by_name() {
+        let everything = UploadRules {
+            allowed_types: vec![ContentTypeRule::parse("*/*").unwrap()],
+            ..rules()
+        };
+        for active in [
+            "image/svg+xml",
+            "text/html",
+            "application/javascript",
+            "text/css",
+        ] {
+            let err = everything.check(&body("x", active, 10)).unwrap_err();
+            assert_eq!(err, UploadError::ActiveContent(active.into()), "{active}");
+        }
+        assert!(everything.check(&body("a.png", "image/png", 10)).is_ok());
+        let svg = UploadRules {
+            active_types: vec!["image/svg+xml".into()],
+            ..everything
+        };
+        assert!(svg.check(&body("a.svg", "image/svg+xml", 10)).is_ok());
+        assert!(svg.check(&body("a.html", "text/html", 10)).is_err());
+        // Named and in the allow-list (image/* covers it): allowed.
+        let narrow = UploadRules {
+            active_types: vec!["image/svg+xml".into()],
+            ..rules()
+        };
+        assert!(narrow.check(&body("a.svg", "image/svg+xml", 10)).is_ok());
+        // Named but not in the allow-list: still refused, as any type the list leaves out.
+        let pdf_only = UploadRules {
+            allowed_types: vec![ContentTypeRule::parse("application/pdf").unwrap()],
+            active_types: vec!["image/svg+xml".into()],
+            ..rules()
+        };
+        assert!(matches!(
+            pdf_only.check(&body("a.svg", "image/svg+xml", 10)),
+            Err(UploadError::TypeNotAllowed { .. })
+        ));
+        let env = [
+            ("ALLOWED_CONTENT_TYPES", "*/*"),
+            ("ACTIVE_CONTENT_TYPES", "image/svg+xml, text/html"),
+        ];
+        assert_eq!(
+            UploadRules::from_env(&env).unwrap().active_types,
+            ["image/svg+xml", "text/html"]
+        );
+        let passive = [
+            ("ALLOWED_CONTENT_TYPES", "*/*"),
+            ("ACTIVE_CONTENT_TYPES", "image/png"),
+        ];
+        assert!(
+            UploadRules::from_env(&passive).is_err(),
+            "only script-capable types"
+        );
     }
 
     #[test]

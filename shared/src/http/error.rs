@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::response::json_response;
 use crate::domain::quota::QuotaExceeded;
 use crate::domain::upload::UploadError;
-use crate::domain::view::ExpiresInError;
+use crate::domain::view::{ExpiresInError, ViewConditionError};
 use crate::ports::StoreError;
 
 /// Every `error` value the API answers. `docs/openapi.yaml` lists exactly these (a test in
@@ -32,6 +32,8 @@ pub enum ErrorCode {
     InvalidLimit,
     InvalidCursor,
     InvalidExpiresIn,
+    InvalidIp,
+    InvalidNotBefore,
     InvalidPartSize,
     InvalidCrc64nvme,
     InvalidParts,
@@ -48,7 +50,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::InvalidJson,
         Self::InvalidRequest,
         Self::InvalidFilename,
@@ -58,6 +60,8 @@ impl ErrorCode {
         Self::InvalidLimit,
         Self::InvalidCursor,
         Self::InvalidExpiresIn,
+        Self::InvalidIp,
+        Self::InvalidNotBefore,
         Self::InvalidPartSize,
         Self::InvalidCrc64nvme,
         Self::InvalidParts,
@@ -84,6 +88,8 @@ impl ErrorCode {
             Self::InvalidLimit => "invalid_limit",
             Self::InvalidCursor => "invalid_cursor",
             Self::InvalidExpiresIn => "invalid_expires_in",
+            Self::InvalidIp => "invalid_ip",
+            Self::InvalidNotBefore => "invalid_not_before",
             Self::InvalidPartSize => "invalid_part_size",
             Self::InvalidCrc64nvme => "invalid_crc64nvme",
             Self::InvalidParts => "invalid_parts",
@@ -112,6 +118,8 @@ impl ErrorCode {
             | Self::InvalidLimit
             | Self::InvalidCursor
             | Self::InvalidExpiresIn
+            | Self::InvalidIp
+            | Self::InvalidNotBefore
             | Self::InvalidPartSize
             | Self::InvalidCrc64nvme
             | Self::InvalidParts => StatusCode::BAD_REQUEST,
@@ -317,12 +325,24 @@ impl From<UploadError> for ApiError {
         let code = match err {
             UploadError::Filename(_) => ErrorCode::InvalidFilename,
             UploadError::ContentType(_) => ErrorCode::InvalidContentType,
-            UploadError::TypeNotAllowed { .. } => ErrorCode::ContentTypeNotAllowed,
+            UploadError::TypeNotAllowed { .. } | UploadError::ActiveContent(_) => {
+                ErrorCode::ContentTypeNotAllowed
+            }
             UploadError::EmptyFile => ErrorCode::InvalidSize,
             UploadError::TooLarge { .. } => ErrorCode::FileTooLarge,
             UploadError::Sha256(_) => ErrorCode::InvalidSha256,
             UploadError::Crc64(_) => ErrorCode::InvalidCrc64nvme,
             UploadError::PartSize(_) => ErrorCode::InvalidPartSize,
+        };
+        Self::new(code, err.to_string())
+    }
+}
+
+impl From<ViewConditionError> for ApiError {
+    fn from(err: ViewConditionError) -> Self {
+        let code = match err {
+            ViewConditionError::Ip { .. } => ErrorCode::InvalidIp,
+            ViewConditionError::NotBefore { .. } => ErrorCode::InvalidNotBefore,
         };
         Self::new(code, err.to_string())
     }

@@ -8,6 +8,8 @@ use crate::domain::time::rfc3339;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FileView {
     pub file_id: String,
+    /// The object's key, `users/{owner}/{file_id}`: its path on the CDN.
+    pub key: String,
     pub filename: String,
     pub content_type: String,
     pub size: u64,
@@ -25,6 +27,7 @@ impl From<&FileRecord> for FileView {
     fn from(record: &FileRecord) -> Self {
         Self {
             file_id: record.file_id().to_string(),
+            key: record.key().to_string(),
             filename: record.filename().as_str().to_owned(),
             content_type: record.content_type().as_str().to_owned(),
             size: record.size().get(),

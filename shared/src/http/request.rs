@@ -137,6 +137,21 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// The caller's address, as API Gateway saw it (`requestContext.http.sourceIp`).
+pub fn source_ip(request: &Request) -> Option<std::net::IpAddr> {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
+        return None;
+    };
+    // An IPv4 caller seen as `::ffff:a.b.c.d` is the IPv4 address CloudFront will see.
+    context
+        .http
+        .source_ip
+        .as_deref()?
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_canonical())
+}
+
 /// One query-string parameter, if present.
 pub fn query_param(request: &Request, name: &str) -> Option<String> {
     request

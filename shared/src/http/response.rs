@@ -30,3 +30,65 @@ pub fn empty_response(status: StatusCode) -> Response<Body> {
     *response.status_mut() = status;
     response
 }
+
+/// Where a cookie goes and for how long: every cookie is also `Secure; HttpOnly;
+/// SameSite=Strict` (sent only over HTTPS, never to scripts, never on cross-site requests).
+pub struct CookieScope<'a> {
+    /// `Domain`: `None` for the host that set it only.
+    pub domain: Option<&'a str>,
+    pub path: &'a str,
+    pub max_age: u64,
+}
+
+/// One `Set-Cookie` value.
+pub fn set_cookie(name: &str, value: &str, scope: &CookieScope<'_>) -> String {
+    let mut out = format!(
+        "{name}={value}; Path={}; Max-Age={}; Secure; HttpOnly; SameSite=Strict",
+        scope.path, scope.max_age
+    );
+    if let Some(domain) = scope.domain {
+        out.push_str("; Domain=");
+        out.push_str(domain);
+    }
+    out
+}
+
+/// A response with no body that sets `cookies` (one `Set-Cookie` header each; API Gateway
+/// sends them as the payload's `cookies`).
+pub fn cookies_response(status: StatusCode, cookies: &[String]) -> Response<Body> {
+    let mut response = empty_response(status);
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_carry_every_attribute() {
+        let scope = CookieScope {
+            domain: Some("example.com"),
+            path: "/users/alice/",
+            max_age: 1800,
+        };
+        assert_eq!(
+            set_cookie("CloudFront-Key-Pair-Id", "K1", &scope),
+            "CloudFront-Key-Pair-Id=K1; Path=/users/alice/; Max-Age=1800; Secure; HttpOnly; SameSite=Strict; Domain=example.com"
+        );
+        let response = cookies_response(StatusCode::NO_CONTENT, &["a=1".into(), "b=2".into()]);
+        let set: Vec<_> = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .collect();
+        assert_eq!(set, ["a=1", "b=2"]);
+    }
+}
