@@ -10,17 +10,9 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { launchChromium, startUp, stopUp } from "./stack.mjs";
 
-const BIN = process.env.PRIVATE_UPLOADS_BIN;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const PORT = Number(process.env.ACTIVE_CONTENT_TEST_PORT || 3750);
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const apiUrl = `http://127.0.0.1:${PORT}`;
 const SENTINEL = `http://127.0.0.1:${PORT}/local/pwned`;
 
@@ -34,51 +26,21 @@ const SVG = `<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">
 </svg>`;
 const HTML = `<html><body><script>document.title = "pwned"; fetch("${SENTINEL}?via=html");</script></body></html>`;
 
-let up;
+let stack;
 let browser;
-let dataDir;
 
 before(async () => {
-  assert.ok(BIN && existsSync(BIN), `PRIVATE_UPLOADS_BIN must name the built CLI (got ${BIN}); run ./scripts/test`);
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (or set CHROMIUM)`);
-  dataDir = mkdtempSync(join(tmpdir(), "private-uploads-active-"));
-  up = spawn(BIN, ["up", "--port", String(PORT), "--data-dir", dataDir], {
-    cwd: REPO,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ALLOWED_CONTENT_TYPES: "image/*,text/plain", ACTIVE_CONTENT_TYPES: "image/svg+xml" },
+  stack = await startUp({
+    port: PORT,
+    name: "active",
+    env: { ALLOWED_CONTENT_TYPES: "image/*,text/plain", ACTIVE_CONTENT_TYPES: "image/svg+xml" },
   });
-  let output = "";
-  up.stderr.on("data", (chunk) => (output += chunk));
-  await new Promise((ready, fail) => {
-    const timer = setTimeout(() => fail(new Error(`up did not start in 120 s:\n${output}`)), 120_000);
-    up.stdout.on("data", (chunk) => {
-      output += chunk;
-      if (output.includes("Stop: Ctrl-C")) {
-        clearTimeout(timer);
-        ready();
-      }
-    });
-    up.on("exit", (code) => {
-      clearTimeout(timer);
-      fail(new Error(`up exited with ${code}:\n${output}`));
-    });
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  if (up && up.exitCode === null) {
-    up.kill("SIGTERM");
-    await new Promise((done) => {
-      up.on("exit", done);
-      setTimeout(done, 15_000);
-    });
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await stopUp(stack);
 });
 
 async function token(user) {

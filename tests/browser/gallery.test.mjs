@@ -12,19 +12,12 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { deflateSync } from "node:zlib";
-import { chromium } from "playwright-core";
+import { REPO, launchChromium, startUp, stopUp } from "./stack.mjs";
 
-const BIN = process.env.PRIVATE_UPLOADS_BIN;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const PORT = Number(process.env.GALLERY_TEST_PORT || 3770);
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const apiUrl = `http://127.0.0.1:${PORT}`;
 const cdnUrl = `http://127.0.0.1:${PORT + 2}`;
 
@@ -77,59 +70,17 @@ const BOB_IMAGE = { name: "bob.png", width: 7, height: 7, buffer: png(7, 7, [200
 
 // ---------- the stack and the browser ----------
 
-let up;
+let stack; // { up, dataDir }
 let browser;
-let dataDir;
 
 before(async () => {
-  assert.ok(BIN && existsSync(BIN), `PRIVATE_UPLOADS_BIN must name the built CLI (got ${BIN}); run ./scripts/test`);
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (or set CHROMIUM)`);
-  dataDir = mkdtempSync(join(tmpdir(), "private-uploads-gallery-"));
-  up = spawn(BIN, ["up", "--port", String(PORT), "--data-dir", dataDir, "--web-dir", join(REPO, "web")], {
-    cwd: REPO,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  up.stderr.on("data", (data) => (output += data));
-  await new Promise((ready, fail) => {
-    const timer = setTimeout(() => fail(new Error(`up did not start in 120 s:\n${output}`)), 120_000);
-    up.stdout.on("data", (data) => {
-      output += data;
-      if (output.includes("Stop: Ctrl-C")) {
-        clearTimeout(timer);
-        ready();
-      }
-    });
-    up.on("exit", (code) => {
-      clearTimeout(timer);
-      fail(new Error(`up exited with ${code}:\n${output}`));
-    });
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  stack = await startUp({ port: PORT, name: "gallery", args: ["--web-dir", join(REPO, "web")] });
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  if (up && up.exitCode === null) {
-    up.kill("SIGTERM");
-    await new Promise((done) => {
-      up.on("exit", done);
-      setTimeout(done, 15_000);
-    });
-    if (up.exitCode === null) up.kill("SIGKILL");
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await stopUp(stack);
 });
 
 // ---------- helpers ----------
@@ -343,7 +294,7 @@ test("alice's gallery shows her three images, loaded from the CDN by cookie alon
   assert.equal(await preview.evaluate((img) => img.naturalWidth), listed[0].width);
   assert.equal(await page.locator("#preview-section").isVisible(), true);
 
-  await page.screenshot({ path: join(dataDir, "gallery-alice.png"), fullPage: true });
+  await page.screenshot({ path: join(stack.dataDir, "gallery-alice.png"), fullPage: true });
   if (process.env.GALLERY_SCREENSHOT) await page.screenshot({ path: process.env.GALLERY_SCREENSHOT, fullPage: true });
   assert.deepEqual(problems, [], "no script errors on the page");
 });
