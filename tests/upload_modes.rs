@@ -950,3 +950,144 @@ async fn quotas_hold_under_parallel_requests_and_are_given_back() {
     assert_eq!(status, 201, "{issued}");
     run.stop().await;
 }
+
+/// The headers an uploader could add to change how CloudFront serves the file, each with a
+/// value that would matter.
+const SMUGGLED: [(&str, &str); 5] = [
+    ("content-disposition", "inline"),
+    ("cache-control", "public, max-age=31536000"),
+    ("content-encoding", "gzip"),
+    ("content-language", "en"),
+    ("x-amz-meta-owner", "bob"),
+];
+
+/// Whether an upload that carried a smuggled header ended as it must: refused by S3
+/// (nothing stored), or stored, then rejected with `headers_not_allowed` and removed.
+async fn refused_or_rejected(run: &Running, status: u16, file_id: &str, header: &str) {
+    let key = format!("users/alice/{file_id}");
+    if status != 200 && status != 201 && status != 204 {
+        assert!(
+            !run.object_exists(&key).await,
+            "{header}: refused yet stored"
+        );
+        return;
+    }
+    let file = run.settled("alice", file_id).await;
+    assert_eq!(file["status"], "rejected", "{header}: {file}");
+    let reason = file["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("headers_not_allowed: ") && reason.to_ascii_lowercase().contains(header),
+        "{header}: {reason}"
+    );
+    assert!(run.object_removed(&key).await, "{header}: still stored");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_cannot_set_headers_we_never_ask_for() {
+    let run = Running::start().await;
+    let alice = run.token("alice");
+    let bytes = png(64, 3);
+    let ask = json!({"filename": "h.png", "content_type": "image/png", "size": bytes.len()});
+    for (header, value) in SMUGGLED {
+        // Presigned PUT: the header added beside those the URL signs.
+        let (status, issued) = run
+            .json("POST", "/uploads", Some(&alice), Some(ask.clone()))
+            .await;
+        assert_eq!(status, 201, "{issued}");
+        let mut put = run
+            .http
+            .put(issued["upload"]["url"].as_str().unwrap())
+            .header(header, value)
+            .body(bytes.clone());
+        for (name, value) in issued["upload"]["headers"].as_object().unwrap() {
+            put = put.header(name.as_str(), value.as_str().unwrap());
+        }
+        let status = put.send().await.unwrap().status().as_u16();
+        let file_id = issued["file_id"].as_str().unwrap();
+        refused_or_rejected(&run, status, file_id, header).await;
+
+        // POST form: the header as an extra field, which the policy does not name.
+        let (status, issued) = run
+            .json("POST", "/uploads/form", Some(&alice), Some(ask.clone()))
+            .await;
+        assert_eq!(status, 201, "{issued}");
+        let mut fields = fields_of(&issued);
+        fields.insert(0, (header.to_owned(), value.to_owned()));
+        let url = issued["upload"]["url"].as_str().unwrap();
+        let (status, _, body) = post_form(&run, url, &fields, &bytes).await;
+        assert_eq!(status, 403, "{header}: {body}");
+        let file_id = issued["file_id"].as_str().unwrap();
+        refused_or_rejected(&run, status, file_id, header).await;
+    }
+
+    // Temporary credentials: PutObject, and a multipart upload the client creates itself.
+    let (status, issued) = run.json("POST", "/credentials", Some(&alice), None).await;
+    assert_eq!(status, 200, "{issued}");
+    let client = client_of(&issued);
+    for (header, value) in SMUGGLED {
+        let put = client
+            .put_object()
+            .bucket(BUCKET)
+            .content_type("image/png")
+            .body(ByteStream::from(bytes.clone()));
+        let put = match header {
+            "content-disposition" => put.content_disposition(value),
+            "cache-control" => put.cache_control(value),
+            "content-encoding" => put.content_encoding(value),
+            "content-language" => put.content_language(value),
+            _ => put.metadata("owner", value),
+        };
+        let file_id = uuid::Uuid::now_v7().to_string();
+        put.key(format!("users/alice/{file_id}"))
+            .send()
+            .await
+            .unwrap();
+        refused_or_rejected(&run, 200, &file_id, header).await;
+    }
+    let file_id = uuid::Uuid::now_v7().to_string();
+    let key = format!("users/alice/{file_id}");
+    let created = client
+        .create_multipart_upload()
+        .bucket(BUCKET)
+        .key(&key)
+        .content_type("image/png")
+        .content_disposition("inline")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = created.upload_id().unwrap();
+    let part = client
+        .upload_part()
+        .bucket(BUCKET)
+        .key(&key)
+        .upload_id(upload_id)
+        .part_number(1)
+        .body(ByteStream::from(bytes.clone()))
+        .send()
+        .await
+        .unwrap();
+    client
+        .complete_multipart_upload()
+        .bucket(BUCKET)
+        .key(&key)
+        .upload_id(upload_id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    refused_or_rejected(&run, 200, &file_id, "content-disposition").await;
+
+    // As issued, with no extra header: ready (the check refuses only what was added).
+    let file_id = run.upload("alice", "plain.png", "image/png", &bytes).await;
+    assert_eq!(run.settled("alice", &file_id).await["status"], "ready");
+    run.stop().await;
+}

@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
 
 use super::errors::store_error;
 use super::sdk::SdkConfig;
-use crate::domain::ownership::{FILENAME_METADATA, ObjectInfo};
+use crate::domain::ownership::{FILENAME_METADATA, ObjectInfo, SERVED_HEADERS};
 use crate::domain::upload::{ByteSize, Crc64Checksum, UploadRequest};
 use crate::ports::{
     CompletedPart, Completion, MultipartUploads, ObjectStore, StoreError, UploadedPart,
@@ -81,6 +81,17 @@ impl ObjectStore for S3Objects {
                 sha256: out.checksum_sha256,
                 crc64nvme: out.checksum_crc64_nvme,
                 metadata: out.metadata.unwrap_or_default().into_iter().collect(),
+                // In SERVED_HEADERS' order.
+                served_headers: SERVED_HEADERS
+                    .into_iter()
+                    .zip([
+                        out.content_disposition,
+                        out.cache_control,
+                        out.content_encoding,
+                        out.content_language,
+                    ])
+                    .filter_map(|(name, value)| Some((name, value?)))
+                    .collect(),
                 first_bytes: None,
             })),
             Err(err) if not_found(&err) => Ok(None),

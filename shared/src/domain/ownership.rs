@@ -33,6 +33,10 @@ pub struct ObjectInfo {
     pub crc64nvme: Option<String>,
     /// User metadata (`x-amz-meta-*`, names without the prefix).
     pub metadata: BTreeMap<String, String>,
+    /// The stored headers that change how the object is served (`Content-Disposition`,
+    /// `Cache-Control`, `Content-Encoding`, `Content-Language`), by their header names,
+    /// when set. Nothing of ours sets any of them.
+    pub served_headers: BTreeMap<&'static str, String>,
     /// The first bytes, read when the declared type is one we sniff.
     pub first_bytes: Option<Vec<u8>>,
 }
@@ -91,8 +95,52 @@ pub fn decide(
     }
 }
 
+/// The headers an upload may not set: CloudFront would serve the object with them
+/// (`Content-Disposition: inline` over the attachment rule, a year-long `Cache-Control`
+/// at the edge, a `Content-Encoding` that makes the browser decode something else than the
+/// checked bytes, ...). None of our upload modes asks for them, so any of them was set by
+/// the uploader.
+pub const SERVED_HEADERS: [&str; 4] = [
+    "Content-Disposition",
+    "Cache-Control",
+    "Content-Encoding",
+    "Content-Language",
+];
+
+/// Whether the uploader set a header we never ask for: one of [`SERVED_HEADERS`], or user
+/// metadata other than [`FILENAME_METADATA`]. Checked on every mode, because a presigned
+/// PUT's unsigned headers, a form's and a credentials upload's can carry them.
+pub fn unrequested_headers(object: &ObjectInfo) -> Option<Rejection> {
+    let mut found: Vec<String> = object
+        .served_headers
+        .iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    found.extend(
+        object
+            .metadata
+            .keys()
+            .filter(|name| !name.eq_ignore_ascii_case(FILENAME_METADATA))
+            .map(|name| format!("x-amz-meta-{}", name.to_ascii_lowercase())),
+    );
+    if found.is_empty() {
+        return None;
+    }
+    Some(Rejection::new(
+        RejectionReason::HeadersNotAllowed,
+        format!(
+            "the upload set {}, which this service never asks for",
+            found.join(", ")
+        ),
+    ))
+}
+
 /// Why the stored object is not the one the record promised, if it is not.
 pub fn mismatch(record: &FileRecord, object: &ObjectInfo) -> Option<Rejection> {
+    if let Some(rejection) = unrequested_headers(object) {
+        return Some(rejection);
+    }
     if object.size != record.size() {
         return Some(Rejection::new(
             RejectionReason::SizeMismatch,
@@ -193,7 +241,9 @@ pub fn adopt(
                 RejectionReason::SizeNotAllowed,
                 err.to_string(),
             )),
-            Ok(()) => sniffed(content_type, object).map_or(Ok(()), Err),
+            Ok(()) => unrequested_headers(object)
+                .or_else(|| sniffed(content_type, object))
+                .map_or(Ok(()), Err),
         },
     };
     Adoption { record, verdict }
@@ -537,6 +587,53 @@ mod tests {
             ..rules()
         };
         assert_eq!(adopt(&key, &svg, &opted_in, now).verdict, Ok(()));
+    }
+
+    /// Each header an uploader could add, as HEAD reports it.
+    fn smuggled() -> Vec<(ObjectInfo, &'static str)> {
+        let mut cases: Vec<(ObjectInfo, &'static str)> = SERVED_HEADERS
+            .iter()
+            .map(|name| {
+                let mut object = object();
+                object.served_headers.insert(name, "x".into());
+                (object, *name)
+            })
+            .collect();
+        let mut meta = object();
+        meta.metadata.insert("Owner".into(), "bob".into());
+        cases.push((meta, "x-amz-meta-owner"));
+        cases
+    }
+
+    #[test]
+    fn headers_we_never_ask_for_are_rejected_on_every_mode() {
+        for (object, name) in smuggled() {
+            // An issued upload (PUT, form, multipart).
+            let Decision::Reject(rejection) = decide(
+                Some(&record(FileStatus::Pending, None)),
+                Some(&object),
+                None,
+                &seq("0A"),
+            ) else {
+                panic!("{name} accepted");
+            };
+            assert_eq!(rejection.reason(), RejectionReason::HeadersNotAllowed);
+            assert!(rejection.detail().contains(name), "{rejection}");
+            // An adopted one (temporary credentials).
+            let key = ObjectKey::new(OwnerId::from_sub("alice").unwrap(), FileId::generate());
+            let verdict = adopt(&key, &object, &rules(), Utc::now()).verdict;
+            assert_eq!(
+                verdict.map_err(|r| r.reason()),
+                Err(RejectionReason::HeadersNotAllowed),
+                "{name}"
+            );
+        }
+        // Our own metadata, and empty values (S3 keeps none), are fine.
+        let mut ours = object();
+        ours.metadata
+            .insert(FILENAME_METADATA.into(), "a.png".into());
+        ours.served_headers.insert("Cache-Control", String::new());
+        assert_eq!(unrequested_headers(&ours), None);
     }
 
     #[test]

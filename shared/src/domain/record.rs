@@ -118,10 +118,14 @@ pub enum RejectionReason {
     SizeNotAllowed,
     /// The object does not fit in its owner's quota.
     QuotaExceeded,
+    /// The upload set a header this service never asks for (`Content-Disposition`,
+    /// `Cache-Control`, `Content-Encoding`, `Content-Language`, or `x-amz-meta-*` other than
+    /// `filename`): it would change how the file is served.
+    HeadersNotAllowed,
 }
 
 impl RejectionReason {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::SizeMismatch,
         Self::ContentTypeMismatch,
         Self::ChecksumMismatch,
@@ -129,6 +133,7 @@ impl RejectionReason {
         Self::ContentTypeNotAllowed,
         Self::SizeNotAllowed,
         Self::QuotaExceeded,
+        Self::HeadersNotAllowed,
     ];
 
     /// The snake_case code the owner sees at the start of `reason`.
@@ -141,6 +146,7 @@ impl RejectionReason {
             Self::ContentTypeNotAllowed => "content_type_not_allowed",
             Self::SizeNotAllowed => "size_not_allowed",
             Self::QuotaExceeded => "quota_exceeded",
+            Self::HeadersNotAllowed => "headers_not_allowed",
         }
     }
 
