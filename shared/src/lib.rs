@@ -10,6 +10,7 @@
 //! - [`aws`]: one adapter per AWS service, each behind the feature named after it
 //!   (`dynamodb`, `s3`, `secretsmanager`), implementing the ports.
 //! - [`http`] (feature `http`): the API's edge: requests, the error contract, responses.
+//! - [`logging`] (feature `logging`): the one log set-up of the functions and of `up`.
 //!
 //! Imports only point down this list (`tests/layout.rs` checks it): the domain imports
 //! nothing of the crate's own but itself; nothing imports the HTTP edge or the adapters.
@@ -27,3 +28,6 @@ pub mod aws;
 
 #[cfg(feature = "http")]
 pub mod http;
+
+#[cfg(feature = "logging")]
+pub mod logging;

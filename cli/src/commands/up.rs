@@ -8,16 +8,14 @@ use crate::local::stack::{LocalStack, StackOptions};
 use crate::local::template::Template;
 
 pub fn run(port: u16, data_dir: PathBuf, web_dir: Option<PathBuf>) -> Result<(), String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(
-                    "info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn",
-                )
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The functions' own log set-up (its ceiling keeps secrets out at every level).
+    let directives = std::env::var("RUST_LOG")
+        .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn".to_owned());
+    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(shared::logging::subscriber(
+        &directives,
+        shared::logging::Format::Coloured,
+        std::io::stderr,
+    ));
     let project = std::env::current_dir().map_err(|e| e.to_string())?;
     let moto = crate::local::moto::ensure_installed(&project)?;
     std::fs::create_dir_all(&data_dir)

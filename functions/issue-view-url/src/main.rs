@@ -7,7 +7,7 @@ use shared::domain::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_http::tracing::init_default_subscriber();
+    shared::logging::init();
     let config = Config::from_env(&ProcessEnv)?;
     let deps = Deps::from_aws(config, &shared::aws::load_config().await).await?;
     let deps = &deps;

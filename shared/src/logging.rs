@@ -1,0 +1,154 @@
+//! The one log set-up of the three functions (and of `private-uploads up`).
+//!
+//! It honours Lambda's advanced logging controls as `lambda_runtime`'s default subscriber
+//! does (`AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `info`; `AWS_LAMBDA_LOG_FORMAT=JSON`
+//! for JSON lines), and adds a ceiling that no level setting lifts: the crates in
+//! [`CEILING`] log at most at the level given there, because below it they write request
+//! and response contents that carry secrets. `tests/no_secrets_in_logs.rs` runs the whole
+//! stack at TRACE through this set-up and searches the output for every token, signature,
+//! key and credential of the run.
+
+use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, Targets};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{Layer, Registry};
+
+/// Targets (crates or modules) held at a level, whatever the configured one, and why.
+pub const CEILING: &[(&str, LevelFilter, &str)] = &[(
+    "s3s",
+    LevelFilter::INFO,
+    "the local S3 and STS stand-in's library logs every request and response at DEBUG, \
+     with their signatures and the credentials STS hands out",
+)];
+
+/// How lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Text without colour codes (what CloudWatch Logs shows as is).
+    Plain,
+    /// Text with colours, for a terminal.
+    Coloured,
+    /// One JSON object a line (`AWS_LAMBDA_LOG_FORMAT=JSON`).
+    Json,
+}
+
+/// What the functions log when nothing is configured.
+pub const DEFAULT_LEVEL: &str = "info";
+
+/// The level directives from Lambda's logging controls, else `RUST_LOG`, else `info`.
+pub fn directives_from_env() -> String {
+    std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .map(|level| level.to_ascii_lowercase())
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| DEFAULT_LEVEL.to_owned())
+}
+
+/// A subscriber logging what `directives` (an `EnvFilter` string; what it cannot parse is
+/// ignored) lets through, under the [`CEILING`], in `format`, to `writer`.
+pub fn subscriber<W>(
+    directives: &str,
+    format: Format,
+    writer: W,
+) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let levels = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .parse_lossy(directives);
+    let ceiling = CEILING.iter().fold(
+        Targets::new().with_default(LevelFilter::TRACE),
+        |t, (target, level, _)| t.with_target(*target, *level),
+    );
+    let filter = levels.and(ceiling);
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(format == Format::Coloured);
+    let layer = match format {
+        Format::Json => layer.json().with_filter(filter).boxed(),
+        Format::Plain | Format::Coloured => layer.with_filter(filter).boxed(),
+    };
+    Registry::default().with(layer)
+}
+
+/// Install the functions' subscriber: stdout (Lambda sends it to CloudWatch Logs), the level
+/// and format from the environment. Call once, first thing in `main`.
+pub fn init() {
+    let format =
+        if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+            Format::Json
+        } else {
+            Format::Plain
+        };
+    let subscriber = subscriber(&directives_from_env(), format, std::io::stdout);
+    // Also routes the `log` crate's records through the same filters.
+    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(subscriber);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn logged(directives: &str, format: Format, emit: impl FnOnce()) -> String {
+        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = buffer.clone();
+        let writer = move || SinkWriter(sink.clone());
+        tracing::subscriber::with_default(subscriber(directives, format, writer), emit);
+        let bytes = buffer.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct SinkWriter(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for SinkWriter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_ceiling_holds_at_every_level_asked_for() {
+        for directives in ["trace", "s3s=trace", "debug,s3s::service=trace"] {
+            let out = logged(directives, Format::Plain, || {
+                tracing::debug!(target: "s3s::service", "a request with its signature");
+                tracing::info!(target: "s3s::service", "started");
+                tracing::debug!(target: "shared::aws", "our own debug line");
+            });
+            assert!(!out.contains("signature"), "{directives}: {out}");
+            assert!(out.contains("started"), "{directives}: {out}");
+            assert_eq!(
+                out.contains("our own debug line"),
+                directives != "s3s=trace",
+                "{directives}: {out}"
+            );
+        }
+    }
+
+    #[test]
+    fn levels_and_formats_follow_the_settings() {
+        let out = logged("warn", Format::Plain, || {
+            tracing::info!("hidden");
+            tracing::warn!(file_id = "f1", "shown");
+        });
+        assert!(
+            !out.contains("hidden") && out.contains("shown") && out.contains("f1"),
+            "{out}"
+        );
+        assert!(
+            !out.contains('\u{1b}'),
+            "no colour codes in plain text: {out:?}"
+        );
+        let out = logged("info", Format::Json, || {
+            tracing::info!(file_id = "f1", "ready")
+        });
+        let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        assert_eq!(line["fields"]["message"], "ready");
+        assert_eq!(line["fields"]["file_id"], "f1");
+        assert_eq!(line["level"], "INFO");
+    }
+}
