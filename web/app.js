@@ -23,11 +23,11 @@ const PARTS_IN_FLIGHT = 3;
 const PART_ATTEMPTS = 4; // the first try and three retries
 const RETRY_BASE_MS = 500; // doubled on each retry
 
-// The gallery cookies' lifetime: their Max-Age is the stack's ViewUrlMaxSeconds (1800 by
+// The gallery cookies' lifetime: their Max-Age is the stack's ViewUrlMaxSeconds (3600 by
 // default), which the page cannot read (the cookies are HttpOnly). They are renewed at 80% of
 // it, whenever the gallery is drawn again after half of it, and when a thumbnail fails to
 // load with cookies older than the attempt (so a stack with a shorter lifetime still works).
-const GALLERY_COOKIE_MS = 1800 * 1000;
+const GALLERY_COOKIE_MS = 3600 * 1000;
 const COOKIE_RENEW_AT = 0.8;
 const COOKIE_STALE_AT = 0.5;
 

@@ -39,7 +39,7 @@ impl Config {
             cookie_domain: cookie_domain(env, &cdn_base)?,
             cdn_base,
             secret_id: required(env, "SIGNING_KEY_SECRET_ID")?,
-            max_view_seconds: parsed_or(env, "VIEW_URL_MAX_SECONDS", 1800, bounded(1, 7 * 86_400))?,
+            max_view_seconds: parsed_or(env, "VIEW_URL_MAX_SECONDS", 3600, bounded(1, 7 * 86_400))?,
             hash: parsed_or(
                 env,
                 "CLOUDFRONT_HASH_ALGORITHM",

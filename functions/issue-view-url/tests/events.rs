@@ -270,7 +270,7 @@ async fn expires_in_is_bounded() {
         .create(&record(SUB, FILE, FileStatus::Ready, 1), &UNLIMITED)
         .await
         .unwrap();
-    for bad in ["0", "1801", "abc", "-1"] {
+    for bad in ["0", "3601", "abc", "-1"] {
         let mut ev = event("api-get-view-url.json");
         ev["rawQueryString"] = Value::String(format!("expires_in={bad}"));
         let (status, _, body) = call(&w.deps, &ev).await;
@@ -287,8 +287,8 @@ async fn expires_in_is_bounded() {
     let expires_at =
         shared::domain::time::parse_rfc3339(body["expires_at"].as_str().unwrap()).unwrap();
     assert!(
-        (expires_at - Utc::now()).num_seconds() > 1790,
-        "defaults to 1800 s"
+        (expires_at - Utc::now()).num_seconds() > 3590,
+        "defaults to 3600 s"
     );
 }
 
@@ -369,7 +369,7 @@ async fn gallery_cookies_open_the_callers_prefix_only() {
     for cookie in &set {
         assert!(cookie.contains(&path), "{cookie}");
         assert!(
-            cookie.ends_with("; Max-Age=1800; Secure; HttpOnly; SameSite=Strict"),
+            cookie.ends_with("; Max-Age=3600; Secure; HttpOnly; SameSite=Strict"),
             "{cookie}"
         );
         assert!(!cookie.contains("Domain="), "no COOKIE_DOMAIN: host-only");
