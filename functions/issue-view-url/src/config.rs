@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use shared::cloudfront::HashAlgorithm;
+use shared::cloudfront::{HashAlgorithm, TrustedKeys};
 use shared::domain::config::{ConfigError, Env, bounded, parsed_or, required, s3_endpoint};
 use shared::domain::view::{CdnBase, IpBounds};
 
@@ -23,6 +23,9 @@ pub struct Config {
     pub ip_bounds: IpBounds,
     /// The `Domain` of the gallery cookies (`COOKIE_DOMAIN`); `None`: the API's host only.
     pub cookie_domain: Option<String>,
+    /// The key group's public keys (`TRUSTED_KEY_1`, `TRUSTED_KEY_2`, one per template key
+    /// slot): the function signs only with a key among them. Empty: not checked.
+    pub trusted_keys: TrustedKeys,
 }
 
 impl Config {
@@ -39,6 +42,16 @@ impl Config {
             cookie_domain: cookie_domain(env, &cdn_base)?,
             cdn_base,
             secret_id: required(env, "SIGNING_KEY_SECRET_ID")?,
+            trusted_keys: TrustedKeys::parse(
+                ["TRUSTED_KEY_1", "TRUSTED_KEY_2"]
+                    .map(|name| env.get(name).unwrap_or_default())
+                    .iter()
+                    .map(String::as_str),
+            )
+            .map_err(|why| ConfigError::Malformed {
+                name: "TRUSTED_KEY_1/TRUSTED_KEY_2",
+                why,
+            })?,
             max_view_seconds: parsed_or(env, "VIEW_URL_MAX_SECONDS", 3600, bounded(1, 7 * 86_400))?,
             hash: parsed_or(
                 env,

@@ -35,7 +35,8 @@ impl Deps {
         objects: Arc<dyn ObjectStore>,
         secret: Arc<dyn SecretSource>,
     ) -> Self {
-        let keys = KeyCache::new(secret, config.hash, config.key_refresh);
+        let keys = KeyCache::new(secret, config.hash, config.key_refresh)
+            .with_trusted(config.trusted_keys.clone());
         Self {
             config,
             records,

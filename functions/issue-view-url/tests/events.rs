@@ -51,12 +51,18 @@ struct World {
 }
 
 fn world_with(secret: Arc<dyn SecretSource>, hash: &str) -> World {
+    world_env(secret, hash, "")
+}
+
+/// With `TRUSTED_KEY_1` (the key group's key, as the template sets it) too.
+fn world_env(secret: Arc<dyn SecretSource>, hash: &str, trusted: &str) -> World {
     let env = [
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
         ("CDN_BASE_URL", "https://d111111abcdef8.cloudfront.net"),
         ("SIGNING_KEY_SECRET_ID", "private-uploads/signing-key"),
         ("CLOUDFRONT_HASH_ALGORITHM", hash),
+        ("TRUSTED_KEY_1", trusted),
     ];
     let records = Arc::new(MemoryRecords::default());
     let objects = Arc::new(MemoryObjects::default());
@@ -244,6 +250,40 @@ async fn missing_pending_rejected_and_foreign_files_are_the_same_404() {
             .unwrap()
             .is_some()
     );
+}
+
+#[tokio::test]
+async fn only_a_key_the_key_group_trusts_signs() {
+    const EC_PUBLIC: &str = include_str!("../../../shared/testdata/p256-public.pem");
+    let secret =
+        json!({"key_pair_id": "K2JCJMDEHXQW5F", "private_key_pem": PRIVATE_KEY}).to_string();
+    for (trusted, want) in [
+        (format!("K2JCJMDEHXQW5F {PUBLIC_KEY}"), 200),
+        // The template's slot holds another public key under that id, or the id differs.
+        (format!("K2JCJMDEHXQW5F {EC_PUBLIC}"), 503),
+        (format!("KOTHER {PUBLIC_KEY}"), 503),
+    ] {
+        let w = world_env(Arc::new(StaticSecret(secret.clone())), "sha256", &trusted);
+        w.records
+            .create(&record(SUB, FILE, FileStatus::Ready, 1), &UNLIMITED)
+            .await
+            .unwrap();
+        let (status, _, body) = call(&w.deps, &event("api-get-view-url.json")).await;
+        assert_eq!(status, want, "{trusted}: {body}");
+        if want == 503 {
+            assert_eq!(body["error"], "signing_unavailable");
+        }
+    }
+    // A malformed setting stops the function at start, naming the variable.
+    let env = [
+        ("BUCKET_NAME", "b"),
+        ("TABLE_NAME", "t"),
+        ("CDN_BASE_URL", "https://d111111abcdef8.cloudfront.net"),
+        ("SIGNING_KEY_SECRET_ID", "s"),
+        ("TRUSTED_KEY_1", "K1 not-a-pem"),
+    ];
+    let err = Config::from_env(&env).unwrap_err().to_string();
+    assert!(err.contains("TRUSTED_KEY_1"), "{err}");
 }
 
 #[tokio::test]

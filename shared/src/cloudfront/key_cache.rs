@@ -13,6 +13,7 @@ use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 
 use super::signing_key::{HashAlgorithm, SigningKey};
+use super::trust::TrustedKeys;
 use crate::ports::secrets::SecretSource;
 
 /// One key of the secret: `{"key_pair_id": "K…", "private_key_pem": "-----BEGIN …"}`.
@@ -20,6 +21,29 @@ use crate::ports::secrets::SecretSource;
 struct KeyEntry {
     key_pair_id: String,
     private_key_pem: String,
+}
+
+impl Drop for KeyEntry {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.private_key_pem);
+    }
+}
+
+/// The secret's parsed JSON, its strings wiped when dropped.
+struct Wiped(serde_json::Value);
+
+impl Drop for Wiped {
+    fn drop(&mut self) {
+        fn wipe(value: &mut serde_json::Value) {
+            match value {
+                serde_json::Value::String(s) => zeroize::Zeroize::zeroize(s),
+                serde_json::Value::Array(items) => items.iter_mut().for_each(wipe),
+                serde_json::Value::Object(map) => map.values_mut().for_each(wipe),
+                _ => {}
+            }
+        }
+        wipe(&mut self.0);
+    }
 }
 
 /// The secret's JSON, in either form: one key (`{"key_pair_id", "private_key_pem"}`), or
@@ -43,11 +67,14 @@ fn json_error(what: &str, e: &serde_json::Error) -> String {
 
 /// Parse the secret string into the key to sign with (every key it holds must parse, so a
 /// broken one is noticed before it becomes active). Error messages never quote the secret.
+/// Our copies of the key material (the JSON's strings, the PEM, the DER) are wiped when
+/// parsing ends; serde_json's own scratch buffer and the SDK's response buffer are not ours
+/// to wipe.
 pub fn parse_secret(text: &str) -> Result<SigningKey, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| json_error("JSON", &e))?;
+    let value = Wiped(serde_json::from_str(text).map_err(|e| json_error("JSON", &e))?);
+    let value = &value.0;
     if value.get("keys").is_none() {
-        let single: KeyEntry = serde_json::from_value(value).map_err(|e| {
+        let single = KeyEntry::deserialize(value).map_err(|e| {
             json_error(
                 "JSON with string fields key_pair_id and private_key_pem",
                 &e,
@@ -56,7 +83,7 @@ pub fn parse_secret(text: &str) -> Result<SigningKey, String> {
         return SigningKey::from_pem(single.key_pair_id.trim(), &single.private_key_pem)
             .map_err(|e| format!("the secret's key is unusable: {e}"));
     }
-    let set: KeySet = serde_json::from_value(value).map_err(|e| {
+    let set = KeySet::deserialize(value).map_err(|e| {
         json_error(
             "{\"active\": \"K…\", \"keys\": [{\"key_pair_id\", \"private_key_pem\"}, …]}",
             &e,
@@ -96,6 +123,7 @@ struct State {
 pub struct KeyCache {
     source: Arc<dyn SecretSource>,
     hash: HashAlgorithm,
+    trusted: TrustedKeys,
     refresh_after: Duration,
     retry_after_failure: Duration,
     state: RwLock<State>,
@@ -111,6 +139,7 @@ impl KeyCache {
         Self {
             source,
             hash,
+            trusted: TrustedKeys::default(),
             refresh_after,
             retry_after_failure: Duration::from_secs(5),
             state: RwLock::new(State {
@@ -120,6 +149,13 @@ impl KeyCache {
             }),
             loading: Mutex::new(()),
         }
+    }
+
+    /// Sign only with a key the key group trusts under its id (see [`TrustedKeys`]): any
+    /// other fails the load, as an unparsable secret does.
+    pub fn with_trusted(mut self, trusted: TrustedKeys) -> Self {
+        self.trusted = trusted;
+        self
     }
 
     /// How long to wait after a failed load before trying again.
@@ -182,8 +218,13 @@ impl KeyCache {
         let loaded = match self.source.fetch().await {
             Ok(text) => tokio::task::spawn_blocking({
                 let hash = self.hash;
+                let trusted = self.trusted.clone();
+                let text = zeroize::Zeroizing::new(text);
                 move || {
                     let key = parse_secret(&text)?;
+                    trusted
+                        .check(&key)
+                        .map_err(|why| format!("refusing to sign: {why}"))?;
                     // The first signature seeds aws-lc's random generator (and proves the
                     // key signs): pay that here, at load, not on a viewer's request.
                     key.sign(b"warm-up", hash)

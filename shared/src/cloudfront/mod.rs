@@ -4,6 +4,7 @@
 pub mod key_cache;
 pub mod policy;
 pub mod signing_key;
+pub mod trust;
 pub mod verify;
 
 pub use key_cache::{KeyCache, KeyUnavailable, parse_secret};
@@ -12,6 +13,7 @@ pub use policy::{
     cloudfront_base64_decode,
 };
 pub use signing_key::{HashAlgorithm, KeyError, SignError, SignedCookies, SigningKey};
+pub use trust::TrustedKeys;
 pub use verify::{
     VerifyError, VerifyingKey, ViewerRequest, has_url_signature, verify_signed_cookies,
     verify_signed_url, wildcard_match,

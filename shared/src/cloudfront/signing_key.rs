@@ -95,8 +95,11 @@ impl SigningKey {
         if key_pair_id.is_empty() || !key_pair_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(KeyError::BadKeyPairId);
         }
-        let (label, der) =
-            pem_rfc7468::decode_vec(pem.trim().as_bytes()).map_err(|_| KeyError::NotPem)?;
+        // The key's DER is wiped when dropped (the `rsa` key and the PKCS#8 copy made for
+        // aws-lc-rs wipe themselves; aws-lc clears its own copies when freed).
+        let (label, der) = pem_rfc7468::decode_vec(pem.trim().as_bytes())
+            .map(|(label, der)| (label, zeroize::Zeroizing::new(der)))
+            .map_err(|_| KeyError::NotPem)?;
         let engine = match label {
             "RSA PRIVATE KEY" => {
                 let key = rsa::RsaPrivateKey::from_pkcs1_der(&der)
@@ -144,7 +147,17 @@ impl SigningKey {
 
     /// The public key as SubjectPublicKeyInfo PEM, as CloudFront's public key upload wants.
     pub fn public_key_pem(&self) -> String {
-        let spki = match &self.engine {
+        pem_rfc7468::encode_string(
+            "PUBLIC KEY",
+            pem_rfc7468::LineEnding::LF,
+            &self.public_key_der(),
+        )
+        .unwrap_or_default()
+    }
+
+    /// The public key as SubjectPublicKeyInfo DER.
+    pub fn public_key_der(&self) -> Vec<u8> {
+        match &self.engine {
             Engine::Rsa { sha1, .. } => {
                 use rsa::pkcs8::EncodePublicKey as _;
                 let public = rsa::RsaPublicKey::from((**sha1).as_ref());
@@ -154,9 +167,7 @@ impl SigningKey {
                     .unwrap_or_default()
             }
             Engine::Ecdsa(pair) => ec_spki(pair.public_key().as_ref()),
-        };
-        pem_rfc7468::encode_string("PUBLIC KEY", pem_rfc7468::LineEnding::LF, &spki)
-            .unwrap_or_default()
+        }
     }
 
     /// Sign raw bytes (the policy JSON).
