@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use lambda_http::{Body, Request, Response};
+#[cfg(feature = "aws")]
 use shared::aws::{SdkConfig, StartError};
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
 use shared::domain::record::{FileRecord, FileStatus, UploadMode};
@@ -66,6 +67,7 @@ impl Deps {
 
     /// The AWS wiring, used on Lambda and by the local stack: DynamoDB, S3 (multipart), STS,
     /// and the function's own (temporary) credentials to sign with.
+    #[cfg(feature = "aws")]
     pub async fn from_aws(config: Config, aws: &SdkConfig) -> Result<Self, StartError> {
         use shared::aws::{dynamodb, s3, sts};
         let credentials = aws

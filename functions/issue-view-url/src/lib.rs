@@ -12,6 +12,7 @@ pub mod post_file_cookies;
 use std::sync::Arc;
 
 use lambda_http::{Body, Request, Response};
+#[cfg(feature = "aws")]
 use shared::aws::{SdkConfig, StartError};
 use shared::cloudfront::KeyCache;
 use shared::http::{ApiError, Route, caller, path_file_id, query_param, respond, source_ip};
@@ -47,6 +48,7 @@ impl Deps {
 
     /// The AWS wiring, used on Lambda and by the local stack: DynamoDB, S3 and Secrets
     /// Manager; the signing key is loaded now, so the first viewer does not wait for it.
+    #[cfg(feature = "aws")]
     pub async fn from_aws(config: Config, aws: &SdkConfig) -> Result<Self, StartError> {
         use shared::aws::{dynamodb, s3, secretsmanager};
         let records = Arc::new(dynamodb::DynamoRecords::from_config(aws, &config.table));

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Serialize;
+#[cfg(feature = "aws")]
 use shared::aws::{SdkConfig, StartError};
 use shared::ports::{FileRecords, ObjectStore};
 
@@ -50,6 +51,7 @@ impl Deps {
     }
 
     /// The AWS wiring, used on Lambda and by the local stack: DynamoDB and S3.
+    #[cfg(feature = "aws")]
     pub async fn from_aws(config: Config, aws: &SdkConfig) -> Result<Self, StartError> {
         use shared::aws::{dynamodb, s3};
         let records = Arc::new(dynamodb::DynamoRecords::from_config(aws, &config.table));

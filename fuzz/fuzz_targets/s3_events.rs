@@ -1,0 +1,83 @@
+//! S3 event notifications through record-ownership: any JSON the function could be invoked
+//! with (the input), against a bucket holding one object at the key the sample event names
+//! and its pending record. The function must never panic; what it reports is its business.
+#![no_main]
+
+use std::sync::{Arc, OnceLock};
+
+use aws_lambda_events::event::s3::S3Event;
+use lambda_runtime::{Context, LambdaEvent};
+use libfuzzer_sys::fuzz_target;
+use shared::domain::ids::{FileId, ObjectKey, OwnerId};
+use shared::domain::ownership::ObjectInfo;
+use shared::domain::record::{FileRecord, UploadMode};
+use shared::domain::upload::{ByteSize, ContentType, Filename, UploadRequest};
+use shared::ports::{FileRecords, MemoryObjects, MemoryRecords};
+
+const SUB: &str = "3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a";
+const FILE: &str = "019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    // The raw key decoding every record goes through.
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(key) = shared::domain::s3_event::decode_event_key(text) {
+            let _ = ObjectKey::parse(&key);
+        }
+        let _ = shared::domain::sequencer::Sequencer::parse(text);
+    }
+    let Ok(event) = serde_json::from_slice::<S3Event>(data) else {
+        return;
+    };
+    let env = [
+        ("BUCKET_NAME", "private-uploads-example"),
+        ("TABLE_NAME", "files"),
+        ("ALLOWED_CONTENT_TYPES", "image/*,application/pdf"),
+        ("QUOTA_BYTES", "3000"),
+        ("QUOTA_FILES", "10"),
+    ];
+    let records = Arc::new(MemoryRecords::default());
+    let objects = Arc::new(MemoryObjects::default());
+    let key = ObjectKey::new(
+        OwnerId::from_sub(SUB).unwrap(),
+        FileId::parse(FILE).unwrap(),
+    );
+    objects.put(
+        &key.to_string(),
+        ObjectInfo {
+            size: ByteSize::new(1024),
+            content_type: Some("image/png".into()),
+            etag: "efc76d557de7077b1deabc4c3755cac5".into(),
+            first_bytes: Some(b"\x89PNG\r\n\x1a\n\0\0\0\0".to_vec()),
+            ..ObjectInfo::default()
+        },
+    );
+    let upload = UploadRequest {
+        filename: Filename::parse("a.png").unwrap(),
+        content_type: ContentType::parse("image/png").unwrap(),
+        size: ByteSize::new(1024),
+        sha256: None,
+    };
+    let deps = record_ownership::Deps::new(
+        record_ownership::Config::from_env(&env).unwrap(),
+        records.clone(),
+        objects,
+    );
+    runtime().block_on(async {
+        let pending = FileRecord::pending(key, &upload, UploadMode::Put, chrono::Utc::now(), 0);
+        let limits = shared::domain::quota::QuotaLimits {
+            max_bytes: 1 << 40,
+            max_files: 1 << 20,
+        };
+        records.create(&pending, &limits).await.unwrap();
+        let _ = record_ownership::handle(&deps, LambdaEvent::new(event, Context::default())).await;
+    });
+});
