@@ -7,10 +7,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use integration_tests::browser::{client_of, code_of, fields_of, post_form};
 use integration_tests::png;
 use integration_tests::running::Running;
 use private_uploads::local::stack::{BUCKET, REGION};
@@ -35,27 +35,6 @@ fn md5_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// A `multipart/form-data` body: the fields in order, then the file, as a browser sends a
-/// form.
-fn form_body(fields: &[(String, String)], file: &[u8]) -> (String, Vec<u8>) {
-    let boundary = "----private-uploads-test-boundary".to_owned();
-    let mut body = Vec::new();
-    for (name, value) in fields {
-        body.extend(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .bytes(),
-        );
-    }
-    body.extend(
-        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"f\"\r\nContent-Type: application/octet-stream\r\n\r\n").bytes(),
-    );
-    body.extend(file);
-    body.extend(format!("\r\n--{boundary}--\r\n").bytes());
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
 /// The fields' names in the order the API sent them (a JSON object keeps its order for a
 /// browser; `serde_json::Value` sorts it).
 fn in_sent_order<'a>(text: &str, fields: &'a [(String, String)]) -> Vec<&'a str> {
@@ -63,36 +42,6 @@ fn in_sent_order<'a>(text: &str, fields: &'a [(String, String)]) -> Vec<&'a str>
     let text = &text[text.find("\"fields\":").unwrap_or(0)..];
     names.sort_by_key(|name| text.find(&format!("\"{name}\":")).unwrap_or(usize::MAX));
     names
-}
-
-fn fields_of(issued: &Value) -> Vec<(String, String)> {
-    issued["upload"]["fields"]
-        .as_object()
-        .expect("fields")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().expect("a string").to_owned()))
-        .collect()
-}
-
-/// POST a form to S3: status, headers, body.
-async fn post_form(
-    run: &Running,
-    url: &str,
-    fields: &[(String, String)],
-    file: &[u8],
-) -> (u16, http::HeaderMap, String) {
-    let (content_type, body) = form_body(fields, file);
-    let response = run
-        .http
-        .post(url)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("S3 answers");
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (status, headers, response.text().await.unwrap_or_default())
 }
 
 /// A change made to an issued form (its fields, the file) before it is sent.
@@ -587,39 +536,6 @@ async fn multipart_uploads_resume_and_complete_as_s3_does() {
         .await;
     assert_eq!(code_of(gone), "NoSuchUpload");
     run.stop().await;
-}
-
-/// The error code S3 answered a request with ("succeeded" when it did not refuse).
-fn code_of<T, E: aws_sdk_s3::error::ProvideErrorMetadata>(
-    result: Result<T, aws_sdk_s3::error::SdkError<E>>,
-) -> String {
-    match result {
-        Ok(_) => "succeeded".to_owned(),
-        Err(e) => aws_sdk_s3::error::ProvideErrorMetadata::code(&e)
-            .unwrap_or("no code")
-            .to_owned(),
-    }
-}
-
-/// An S3 client with the credentials `POST /credentials` gave.
-fn client_of(issued: &Value) -> aws_sdk_s3::Client {
-    let credentials = Credentials::new(
-        issued["access_key_id"].as_str().unwrap(),
-        issued["secret_access_key"].as_str().unwrap(),
-        issued["session_token"].as_str().map(str::to_owned),
-        None,
-        "browser",
-    );
-    let config = aws_sdk_s3::config::Builder::new()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new(
-            issued["region"].as_str().unwrap().to_owned(),
-        ))
-        .credentials_provider(credentials)
-        .endpoint_url(issued["endpoint"].as_str().unwrap())
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
 }
 
 async fn put_with(client: &aws_sdk_s3::Client, key: &str, bytes: &[u8]) -> Result<(), String> {

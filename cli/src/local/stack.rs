@@ -172,6 +172,11 @@ impl Backend {
             ("CDN_BASE_URL", options.cdn_base.clone()),
             ("SIGNING_KEY_SECRET_ID", SECRET.to_owned()),
             ("CREDENTIALS_ROLE_ARN", CREDENTIALS_ROLE_ARN.to_owned()),
+            // The key group's keys: left empty, because the CDN stand-in's key group changes
+            // while it runs (`trust`, `distrust`); the view function then signs with the
+            // secret's active key unchecked (README, emulator table).
+            ("TRUSTED_KEY_1", String::new()),
+            ("TRUSTED_KEY_2", String::new()),
         ]);
         let mut environments = BTreeMap::new();
         for id in [UPLOAD_FUNCTION, VIEW_FUNCTION, OWNERSHIP_FUNCTION] {
