@@ -14,6 +14,7 @@ use shared::domain::record::{FileRecord, UploadMode};
 use shared::domain::upload::{ByteSize, ContentType, Filename, UploadRequest};
 use shared::ports::{FileRecords, MemoryObjects, MemoryRecords};
 
+const SAMPLE: &str = include_str!("../../events/s3-object-created.json");
 const SUB: &str = "3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a";
 const FILE: &str = "019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
 
@@ -34,8 +35,40 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = shared::domain::sequencer::Sequencer::parse(text);
     }
-    let Ok(event) = serde_json::from_slice::<S3Event>(data) else {
-        return;
+    // The input as a whole event, or else the sample event with its record's key, event
+    // name, sequencer, ETag, size and bucket replaced by the input's NUL-separated fields
+    // (so most inputs reach the handler's logic, not only the JSON parser).
+    let event = match serde_json::from_slice::<S3Event>(data) {
+        Ok(event) => event,
+        Err(_) => {
+            let mut event: serde_json::Value = serde_json::from_str(SAMPLE).unwrap();
+            let record = &mut event["Records"][0];
+            let mut fields = data
+                .split(|b| *b == 0)
+                .map(|f| String::from_utf8_lossy(f).into_owned());
+            if let Some(key) = fields.next() {
+                record["s3"]["object"]["key"] = key.into();
+            }
+            if let Some(name) = fields.next() {
+                record["eventName"] = name.into();
+            }
+            if let Some(sequencer) = fields.next() {
+                record["s3"]["object"]["sequencer"] = sequencer.into();
+            }
+            if let Some(etag) = fields.next() {
+                record["s3"]["object"]["eTag"] = etag.into();
+            }
+            if let Some(size) = fields.next() {
+                record["s3"]["object"]["size"] = size.parse::<i64>().unwrap_or_default().into();
+            }
+            if let Some(bucket) = fields.next() {
+                record["s3"]["bucket"]["name"] = bucket.into();
+            }
+            match serde_json::from_value::<S3Event>(event) {
+                Ok(event) => event,
+                Err(_) => return,
+            }
+        }
     };
     let env = [
         ("BUCKET_NAME", "private-uploads-example"),
