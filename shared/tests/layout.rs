@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Each room and the rooms it may import from (itself included).
-const ALLOWED: [(&str, &[&str]); 6] = [
+const ALLOWED: [(&str, &[&str]); 7] = [
     ("domain", &["domain"]),
     ("ports", &["domain", "ports"]),
     ("s3_signing", &["domain", "s3_signing"]),
@@ -16,6 +16,7 @@ const ALLOWED: [(&str, &[&str]); 6] = [
         "http",
         &["domain", "ports", "s3_signing", "cloudfront", "http"],
     ),
+    ("logging", &["logging"]),
 ];
 
 /// Words the pure domain must not contain outside its tests.
