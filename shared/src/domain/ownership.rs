@@ -115,6 +115,7 @@ pub fn unrequested_headers(object: &ObjectInfo) -> Option<Rejection> {
         .served_headers
         .iter()
         .filter(|(_, value)| !value.is_empty())
+        .filter(|(name, value)| !(**name == "Cache-Control" && only_forbids_caching(value)))
         .map(|(name, _)| (*name).to_owned())
         .collect();
     found.extend(
@@ -134,6 +135,27 @@ pub fn unrequested_headers(object: &ObjectInfo) -> Option<Rejection> {
             found.join(", ")
         ),
     ))
+}
+
+/// Whether a `Cache-Control` only restricts caching (`no-cache`, `no-store`, `max-age=0`,
+/// `private`, `must-revalidate`, `no-transform`). Browsers send such a header with a PUT by
+/// themselves (Chromium with its cache disabled, `fetch` with `cache: "no-store"`), and S3
+/// stores a PUT's `Cache-Control` with the object; it can only make CloudFront cache less.
+/// Anything that allows caching (`public`, `max-age=N`, `s-maxage`, `immutable`, …) is refused.
+fn only_forbids_caching(value: &str) -> bool {
+    value.split(',').map(str::trim).all(|directive| {
+        let directive = directive.to_ascii_lowercase();
+        matches!(
+            directive.as_str(),
+            "no-cache"
+                | "no-store"
+                | "max-age=0"
+                | "private"
+                | "must-revalidate"
+                | "no-transform"
+                | ""
+        )
+    })
 }
 
 /// Why the stored object is not the one the record promised, if it is not.
@@ -634,6 +656,25 @@ mod tests {
             .insert(FILENAME_METADATA.into(), "a.png".into());
         ours.served_headers.insert("Cache-Control", String::new());
         assert_eq!(unrequested_headers(&ours), None);
+        // What a browser may add to a PUT by itself only forbids caching: accepted.
+        for harmless in [
+            "no-cache",
+            "no-store, no-cache",
+            "max-age=0",
+            "No-Cache, private",
+        ] {
+            ours.served_headers.insert("Cache-Control", harmless.into());
+            assert_eq!(unrequested_headers(&ours), None, "{harmless}");
+        }
+        for caching in [
+            "public",
+            "max-age=31536000",
+            "no-cache, s-maxage=60",
+            "immutable",
+        ] {
+            ours.served_headers.insert("Cache-Control", caching.into());
+            assert!(unrequested_headers(&ours).is_some(), "{caching}");
+        }
     }
 
     #[test]
