@@ -86,6 +86,7 @@ impl Stack {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            faults: String::new(),
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -41,6 +41,12 @@ impl Running {
 
     /// Start with some function settings changed, as `up` takes them from its environment.
     pub async fn start_with(overrides: &[(&str, &str)]) -> Self {
+        Self::start_faulty(overrides, "").await
+    }
+
+    /// Start with faults in the functions' AWS calls from the first call on, as `up` does
+    /// with `PRIVATE_UPLOADS_FAULTS` (see `cli/src/local/faults.rs`).
+    pub async fn start_faulty(overrides: &[(&str, &str)], faults: &str) -> Self {
         // `RUST_LOG=info cargo test …` shows what the stack logs.
         if std::env::var_os("RUST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
@@ -54,6 +60,7 @@ impl Running {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        options.faults = faults.to_owned();
         let stack = LocalStack::start(options)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -223,6 +230,20 @@ impl Running {
             response.status().as_u16(),
             response.bytes().await.expect("a body").to_vec(),
         )
+    }
+
+    /// Replace the fault plan the way a user of `up` does: `PUT /local/faults`.
+    pub async fn faults(&self, plan: &str) {
+        let response = self
+            .http
+            .put(format!("{}/local/faults", self.stack.api_url))
+            .body(plan.to_owned())
+            .send()
+            .await
+            .expect("the API answers");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "PUT /local/faults {plan:?}: {text}");
     }
 
     pub async fn stop(self) {

@@ -25,6 +25,8 @@ pub fn run(port: u16, data_dir: PathBuf, web_dir: Option<PathBuf>) -> Result<(),
         .map_err(|e| format!("cannot resolve {}: {e}", data_dir.display()))?;
     let mut options = StackOptions::with_port(data_dir.clone(), moto, port);
     options.overrides = tunable_overrides(&Template::load()?);
+    // Faults in the functions' AWS calls from the start (README, "Faults on demand").
+    options.faults = std::env::var("PRIVATE_UPLOADS_FAULTS").unwrap_or_default();
     if let Some(dir) = web_dir {
         if !dir.join("index.html").is_file() {
             return Err(format!("--web-dir {}: no index.html there", dir.display()));
@@ -49,6 +51,10 @@ pub fn run(port: u16, data_dir: PathBuf, web_dir: Option<PathBuf>) -> Result<(),
             outputs["MotoEndpoint"].as_str().unwrap_or("")
         );
         println!("  outputs                 {}", stack.outputs_path.display());
+        println!(
+            "  faults                  {}/local/faults (GET shows, PUT sets)",
+            stack.api_url
+        );
         println!("Mint a token: {}", token_command(&data_dir));
         println!("Stop: Ctrl-C");
         let _ = std::io::stdout().flush();

@@ -429,6 +429,8 @@ pub struct LocalApi {
     pub cdn_url: String,
     /// Serve the page from this directory instead of the copy built in (`up --web-dir`).
     pub web_dir: Option<std::path::PathBuf>,
+    /// The functions' fault plan, shown and replaced by `/local/faults`.
+    pub faults: super::faults::Faults,
 }
 
 /// The media type of a static file, by its extension; `None` for what the page server does
@@ -505,6 +507,22 @@ impl LocalApi {
                     StatusCode::OK,
                     &json!({"mode": "local", "api_url": self.api_url, "cdn_url": self.cdn_url}),
                 );
+            }
+            (&Method::GET, "/local/faults") => {
+                return json(StatusCode::OK, &self.faults.describe());
+            }
+            (&Method::PUT, "/local/faults") => {
+                let body = read_body(request.into_body(), 64 * 1024)
+                    .await
+                    .unwrap_or_default();
+                let plan = String::from_utf8_lossy(&body);
+                return match self.faults.set(&plan) {
+                    Ok(()) => json(StatusCode::OK, &self.faults.describe()),
+                    Err(message) => json(
+                        StatusCode::BAD_REQUEST,
+                        &json!({"error": "bad_fault_plan", "message": message}),
+                    ),
+                };
             }
             (&Method::POST, "/local/token") => {
                 let body = read_body(request.into_body(), 64 * 1024)

@@ -10,12 +10,14 @@
 //! | `iam.rs` | the IAM policy evaluation that the bucket applies to those credentials |
 //! | `cdn.rs` | the CloudFront distribution: signed URLs only |
 //! | `moto.rs` | DynamoDB, Secrets Manager, STS (moto server), the table and the secret |
+//! | `faults.rs` | the services failing: errors, throttling, outages and delays on demand |
 //! | `template.rs` | reads `template.yaml`, so the stand-ins serve what the stack deploys |
 //! | `stack.rs` | starts them all and wires the three functions to them |
 //! | `server.rs` | the HTTP server loop they share |
 
 pub mod api_gateway;
 pub mod cdn;
+pub mod faults;
 pub mod iam;
 pub mod idp;
 pub mod moto;

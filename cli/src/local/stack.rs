@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 
 use super::api_gateway::{ApiCors, JwtAuthorizer, LocalApi, RouteTable};
 use super::cdn::LocalCdn;
+use super::faults::Faults;
 use super::idp::LocalIdp;
 pub use super::idp::{JWT_AUDIENCE, JWT_ISSUER};
 use super::moto::{Moto, create_secret, create_table};
@@ -49,6 +50,9 @@ pub const OWNERSHIP_FUNCTION: &str = "RecordOwnershipFunction";
 pub const CREDENTIALS_ROLE: &str = "UploadCredentialsRole";
 pub const CREDENTIALS_ROLE_ARN: &str =
     "arn:aws:iam::123456789012:role/private-uploads-local-uploader";
+/// Where the local stack keeps the events the ownership function failed three times, in
+/// its data directory.
+pub const FAILURES_FILE: &str = "ownership-failures.jsonl";
 
 /// The functions' signing credentials: temporary, with a session token, as on Lambda.
 pub fn credentials() -> Credentials {
@@ -86,6 +90,8 @@ pub struct BackendOptions {
     pub page_origins: Vec<String>,
     /// Function settings on top of the template's.
     pub overrides: Vec<(String, String)>,
+    /// Faults to inject into the functions' AWS calls from the start (`faults.rs`).
+    pub faults: String,
 }
 
 pub struct Backend {
@@ -99,6 +105,8 @@ pub struct Backend {
     pub ownership: Arc<record_ownership::Deps>,
     /// The environment each function was configured with, by logical id.
     pub environments: BTreeMap<String, Vec<(String, String)>>,
+    /// The faults the functions' AWS calls go through.
+    pub faults: Faults,
     pub events: mpsc::UnboundedReceiver<ObjectCreated>,
     pub cloudfront_key: PemPair,
     pub public_key_path: PathBuf,
@@ -123,8 +131,18 @@ impl Backend {
             .region(Region::new(REGION))
             .credentials_provider(credentials())
             .endpoint_url(&moto.endpoint)
+            .timeout_config(shared::aws::timeouts())
             .load()
             .await;
+        // The functions' own configuration: the same, with their calls passed through the
+        // fault plan (the stand-ins' set-up and the CDN's reads are never faulted).
+        let faults = Faults::default();
+        faults.set(&options.faults)?;
+        let functions_aws = aws
+            .clone()
+            .into_builder()
+            .http_client(faults.wrap(aws_smithy_http_client::Builder::new().build_http()))
+            .build();
         // The role browsers' credentials come from, with the policy the template gives it.
         let bucket_arn = format!("arn:aws:s3:::{BUCKET}");
         let role_policies = template.role_policies(
@@ -193,17 +211,17 @@ impl Backend {
 
         let upload = issue_upload_url::Config::from_env(&env(UPLOAD_FUNCTION))
             .map_err(|e| format!("{UPLOAD_FUNCTION}: {e}"))?;
-        let upload = issue_upload_url::Deps::from_aws(upload, &aws)
+        let upload = issue_upload_url::Deps::from_aws(upload, &functions_aws)
             .await
             .map_err(|e| format!("{UPLOAD_FUNCTION}: {e}"))?;
         let view = issue_view_url::Config::from_env(&env(VIEW_FUNCTION))
             .map_err(|e| format!("{VIEW_FUNCTION}: {e}"))?;
-        let view = issue_view_url::Deps::from_aws(view, &aws)
+        let view = issue_view_url::Deps::from_aws(view, &functions_aws)
             .await
             .map_err(|e| format!("{VIEW_FUNCTION}: {e}"))?;
         let ownership = record_ownership::Config::from_env(&env(OWNERSHIP_FUNCTION))
             .map_err(|e| format!("{OWNERSHIP_FUNCTION}: {e}"))?;
-        let ownership = record_ownership::Deps::from_aws(ownership, &aws)
+        let ownership = record_ownership::Deps::from_aws(ownership, &functions_aws)
             .await
             .map_err(|e| format!("{OWNERSHIP_FUNCTION}: {e}"))?;
         Ok(Self {
@@ -216,6 +234,7 @@ impl Backend {
             view: Arc::new(view),
             ownership: Arc::new(ownership),
             environments,
+            faults,
             events,
             cloudfront_key,
             public_key_path,
@@ -229,17 +248,25 @@ impl Backend {
     }
 }
 
+/// Lambda's waits between the attempts of an asynchronous invocation that failed: "a
+/// one-minute wait between the first two attempts, and two minutes between the second and
+/// third" (the Lambda developer guide, *Error handling and automatic retries*).
+pub const LAMBDA_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
+
 /// Deliver one ObjectCreated notification to the ownership function the way Lambda handles
-/// an asynchronous invocation: on error, two retries (after 1 s and 2 s), then give up
-/// (on AWS the event would go to the on-failure queue).
+/// an asynchronous invocation: on error, two retries after `delays`, then give up. On AWS
+/// the event then goes to the on-failure queue; here it is appended to `failures` (one JSON
+/// line per event), so it is kept for a replay just the same.
 pub async fn deliver(
     ownership: &record_ownership::Deps,
     event: serde_json::Value,
+    delays: [Duration; 2],
+    failures: &Path,
 ) -> Result<record_ownership::Report, String> {
     let mut last_error = String::new();
-    for attempt in 0..3u64 {
+    for attempt in 0..3usize {
         if attempt > 0 {
-            tokio::time::sleep(Duration::from_secs(attempt)).await;
+            tokio::time::sleep(delays[attempt - 1]).await;
         }
         let payload =
             serde_json::from_value(event.clone()).map_err(|e| format!("not an S3 event: {e}"))?;
@@ -251,12 +278,25 @@ pub async fn deliver(
         {
             Ok(report) => return Ok(report),
             Err(err) => {
-                tracing::warn!(attempt, error = %err, "record-ownership failed");
+                let next = delays.get(attempt).map(|d| d.as_secs());
+                tracing::warn!(attempt = attempt + 1, retry_in_seconds = ?next, error = %err, "record-ownership failed");
                 last_error = err.to_string();
             }
         }
     }
-    tracing::error!(error = %last_error, "event dropped after 3 attempts (on AWS: sent to the failure queue)");
+    let kept = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(failures)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{event}\n").as_bytes()));
+    match kept {
+        Ok(()) => {
+            tracing::error!(error = %last_error, failures = %failures.display(), "event failed 3 attempts; kept as the on-failure queue would keep it")
+        }
+        Err(err) => {
+            tracing::error!(error = %last_error, %err, "event failed 3 attempts and could not be kept")
+        }
+    }
     Err(last_error)
 }
 
@@ -271,6 +311,10 @@ pub struct StackOptions {
     pub overrides: Vec<(String, String)>,
     /// Serve the page from this directory (else the copy built into the binary).
     pub web_dir: Option<PathBuf>,
+    /// Faults to inject into the functions' AWS calls from the start (`faults.rs`).
+    pub faults: String,
+    /// The waits before the ownership function's second and third attempts at an event.
+    pub retry_delays: [Duration; 2],
 }
 
 impl StackOptions {
@@ -286,6 +330,8 @@ impl StackOptions {
             moto_port: next(3),
             overrides: vec![],
             web_dir: None,
+            faults: String::new(),
+            retry_delays: LAMBDA_RETRY_DELAYS,
         }
     }
 }
@@ -337,6 +383,7 @@ impl LocalStack {
             cdn_base: cdn_url.clone(),
             page_origins: page_origins.clone(),
             overrides: options.overrides,
+            faults: options.faults,
         })
         .await?;
 
@@ -359,6 +406,7 @@ impl LocalStack {
             api_url: api_url.clone(),
             cdn_url: cdn_url.clone(),
             web_dir: options.web_dir.clone(),
+            faults: backend.faults.clone(),
         });
         tasks.push(tokio::spawn(super::server::serve(
             api_listener,
@@ -389,13 +437,20 @@ impl LocalStack {
 
         let mut events = std::mem::replace(&mut backend.events, mpsc::unbounded_channel().1);
         let ownership = backend.ownership.clone();
+        let (delays, failures) = (options.retry_delays, options.data_dir.join(FAILURES_FILE));
         tasks.push(tokio::spawn(async move {
             while let Some(created) = events.recv().await {
-                if let Ok(report) = deliver(&ownership, created.to_event(REGION)).await {
-                    for record in report.records {
-                        tracing::info!(key = %record.key, outcome = ?record.outcome, "ObjectCreated delivered");
+                // Each event on its own, as Lambda runs them: a failing one waits for its
+                // retries without holding up the next.
+                let (ownership, failures) = (ownership.clone(), failures.clone());
+                tokio::spawn(async move {
+                    let event = created.to_event(REGION);
+                    if let Ok(report) = deliver(&ownership, event, delays, &failures).await {
+                        for record in report.records {
+                            tracing::info!(key = %record.key, outcome = ?record.outcome, "ObjectCreated delivered");
+                        }
                     }
-                }
+                });
             }
         }));
 
@@ -434,6 +489,11 @@ impl LocalStack {
             tasks,
             stop,
         })
+    }
+
+    /// The faults the functions' AWS calls go through (`faults.rs`).
+    pub fn faults(&self) -> &Faults {
+        &self.backend.faults
     }
 
     /// Stop moto while everything else keeps running: an outage of DynamoDB and Secrets

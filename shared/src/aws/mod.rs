@@ -14,4 +14,4 @@ pub mod secretsmanager;
 pub mod sts;
 
 pub use errors::{error_summary, is_transient, store_error};
-pub use sdk::{SdkConfig, StartError, load_config};
+pub use sdk::{SdkConfig, StartError, load_config, timeouts};

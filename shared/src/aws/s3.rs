@@ -271,7 +271,14 @@ impl MultipartUploads for S3Objects {
                 .checksum_crc64_nvme(crc.as_str())
                 .checksum_type(ChecksumType::FullObject);
         }
-        match request.send().await {
+        // S3 may take seconds to assemble a large object: one attempt may use the whole
+        // operation's time (the other calls give up on an attempt after 3 s).
+        let patient = aws_sdk_s3::config::Builder::default().timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(crate::aws::sdk::OPERATION_TIMEOUT)
+                .build(),
+        );
+        match request.customize().config_override(patient).send().await {
             Ok(_) => Ok(Completion::Done),
             Err(err) => {
                 let code = err

@@ -206,11 +206,12 @@ impl KeyCache {
                     Some(key) => Ok(key.clone()),
                     None => Err(KeyUnavailable {
                         reason: reason.clone(),
-                        retry_after: self
-                            .retry_after_failure
-                            .saturating_sub(at.elapsed())
-                            .as_secs()
-                            .max(1),
+                        // Rounded up: a client that waits this long finds the next
+                        // load allowed (rounding down sent it back a second too early).
+                        retry_after: ceil_seconds(
+                            self.retry_after_failure.saturating_sub(at.elapsed()),
+                        )
+                        .max(1),
                     }),
                 };
             }
@@ -261,7 +262,7 @@ impl KeyCache {
                         tracing::error!(%reason, "signing key unavailable");
                         Err(KeyUnavailable {
                             reason,
-                            retry_after: self.retry_after_failure.as_secs().max(1),
+                            retry_after: ceil_seconds(self.retry_after_failure).max(1),
                         })
                     }
                 }
@@ -270,8 +271,22 @@ impl KeyCache {
     }
 }
 
+/// Whole seconds, rounded up (for `Retry-After`).
+fn ceil_seconds(duration: Duration) -> u64 {
+    duration.as_secs() + u64::from(duration.subsec_nanos() > 0)
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn retry_after_is_rounded_up_so_waiting_it_is_enough() {
+        assert_eq!(ceil_seconds(Duration::from_millis(4_300)), 5);
+        assert_eq!(ceil_seconds(Duration::from_secs(5)), 5);
+        assert_eq!(ceil_seconds(Duration::from_nanos(1)), 1);
+        assert_eq!(ceil_seconds(Duration::ZERO), 0);
+    }
+
     use super::*;
     use std::sync::Mutex as StdMutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
