@@ -302,3 +302,95 @@ async fn the_head_that_checks_an_upload_asks_s3_for_its_checksum() {
     objects.delete(&key).await.unwrap();
     stack.stop().await;
 }
+
+/// A cancelled upload and a deleted file leave tombstones: hidden from the owner, their
+/// quota given back, and every later write for the key refused. Both stores alike.
+async fn tombstones_behave(records: &dyn FileRecords, store: &str) {
+    let alice = OwnerId::from_sub("alice").unwrap();
+    let now = Utc::now().timestamp();
+    let limits = shared::domain::quota::QuotaLimits {
+        max_bytes: 100,
+        max_files: 3,
+    };
+    // Ids in time order (UUIDv7), as the listing sorts them.
+    let cancelled = pending(&alice, now);
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let deleted = pending(&alice, now + 1);
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    let live = pending(&alice, now + 2);
+    for record in [&cancelled, &deleted, &live] {
+        records.create(record, &limits).await.unwrap();
+    }
+    let applied = records
+        .apply(&alice, deleted.file_id(), &seq("0B"), &ready(10), &limits)
+        .await
+        .unwrap();
+    assert_eq!(applied, Applied::Yes, "{store}");
+
+    records.delete(&alice, cancelled.file_id()).await.unwrap();
+    records.delete(&alice, deleted.file_id()).await.unwrap();
+    let after = Utc::now().timestamp();
+    for (record, until) in [
+        // A pending upload's tombstone outlives the upload's own expiry by a day.
+        (&cancelled, (now + 3600 + 86_400)..=(now + 3600 + 86_400)),
+        // A ready file's, a day from its delete.
+        (&deleted, (now + 86_400)..=(after + 86_400)),
+    ] {
+        assert_eq!(
+            records.get(&alice, record.file_id()).await.unwrap(),
+            None,
+            "{store}"
+        );
+        let stored = records
+            .get_stored(&alice, record.file_id())
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{store}: a tombstone"));
+        assert_eq!(stored.status(), FileStatus::Deleted, "{store}");
+        assert!(
+            until.contains(&stored.expires_at().unwrap()),
+            "{store}: {stored:?}"
+        );
+        // A late object event, an adoption, a second delete: nothing changes.
+        for outcome in [ready(10), ready(11)] {
+            let late = records
+                .apply(&alice, record.file_id(), &seq("0F"), &outcome, &limits)
+                .await
+                .unwrap();
+            assert_eq!(late, Applied::Superseded, "{store}");
+        }
+        let adopted = records
+            .adopt(record, &seq("0F"), &ready(10), &limits)
+            .await
+            .unwrap();
+        assert_eq!(adopted, Applied::Superseded, "{store}");
+        records.delete(&alice, record.file_id()).await.unwrap();
+        assert_eq!(
+            records.get_stored(&alice, record.file_id()).await.unwrap(),
+            Some(stored),
+            "{store}"
+        );
+    }
+    // Only the live upload counts and lists.
+    let usage = records.usage(&alice).await.unwrap();
+    assert_eq!((usage.bytes, usage.files), (0, 0), "{store}: {usage:?}");
+    assert_eq!(
+        usage.reservations.keys().copied().collect::<Vec<_>>(),
+        [live.file_id()],
+        "{store}"
+    );
+    let page = records.list(&alice, 10, None).await.unwrap();
+    assert_eq!(page.records, std::slice::from_ref(&live), "{store}");
+    // Counted like DynamoDB's Limit: a page of tombstones is empty but goes on.
+    let page = records.list(&alice, 1, Some(live.file_id())).await.unwrap();
+    assert!(page.records.is_empty(), "{store}: {page:?}");
+    assert_eq!(page.next, Some(deleted.file_id()), "{store}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelled_uploads_and_deleted_files_leave_tombstones_in_both_stores() {
+    let stack = Stack::start().await;
+    tombstones_behave(&DynamoRecords::from_config(&stack.aws, TABLE), "DynamoDB").await;
+    tombstones_behave(&shared::ports::MemoryRecords::default(), "memory").await;
+    stack.stop().await;
+}

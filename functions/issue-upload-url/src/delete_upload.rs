@@ -1,6 +1,8 @@
 //! `DELETE /uploads/{file_id}` (`DeleteUpload` in `template.yaml`): abort an unfinished
-//! upload. A multipart upload is aborted in S3 (its parts dropped); the pending record goes
-//! and its reserved bytes are given back.
+//! upload. A multipart upload is aborted in S3 (its parts dropped); the pending record
+//! becomes a tombstone and its reserved bytes are given back. A presigned PUT or form stays
+//! valid until it expires: an object that still arrives finds the tombstone and is removed
+//! by record-ownership, not adopted.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
@@ -36,6 +38,6 @@ pub async fn handle(
             .await?;
     }
     deps.records.delete(owner, file_id).await?;
-    tracing::info!("upload aborted");
+    tracing::info!("upload cancelled");
     Ok(empty_response(StatusCode::NO_CONTENT))
 }

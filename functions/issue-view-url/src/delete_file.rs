@@ -1,7 +1,10 @@
-//! `DELETE /files/{file_id}` (`DeleteFile` in `template.yaml`): the object, then its record.
+//! `DELETE /files/{file_id}` (`DeleteFile` in `template.yaml`): the object, then its record,
+//! which becomes a tombstone (hidden from the owner, its bytes given back).
 //!
 //! The object first: if the second step fails the record still lets the owner retry,
-//! whereas the other order could leave an object nobody can reach.
+//! whereas the other order could leave an object nobody can reach. The tombstone covers
+//! the race with record-ownership: if it is handling this file's upload meanwhile, it finds
+//! the tombstone and removes the object instead of adopting it again.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};

@@ -7,7 +7,9 @@
 //! another shape) is never written by us: it is deleted and logged. An object of the right
 //! shape with no record (an upload by temporary credentials) is adopted: it gets a record,
 //! `ready` if it passes the checks every upload passes (the allow-list, the size limit, the
-//! content check, the quota), otherwise `rejected` with the object deleted.
+//! content check, the quota), otherwise `rejected` with the object deleted. An object whose
+//! record is a tombstone (the upload cancelled, the file deleted, even while this event was
+//! being handled) is deleted, and the tombstone stays.
 
 use aws_lambda_events::event::s3::S3EventRecord;
 use chrono::{DateTime, Utc};
@@ -68,7 +70,7 @@ pub async fn process(deps: &Deps, record: &S3EventRecord) -> Result<RecordOutcom
         Some(object) => Some(with_first_bytes(deps, &raw_key, object).await?),
         None => None,
     };
-    let stored = deps.records.get(&key.owner, key.file_id).await?;
+    let stored = deps.records.get_stored(&key.owner, key.file_id).await?;
     let decision = decide(
         stored.as_ref(),
         object.as_ref(),
@@ -107,9 +109,7 @@ pub async fn process(deps: &Deps, record: &S3EventRecord) -> Result<RecordOutcom
                     tracing::info!(%size, "file ready");
                     RecordOutcome::Ready
                 }
-                Ok(Applied::Superseded) => RecordOutcome::Skipped {
-                    why: SUPERSEDED.into(),
-                },
+                Ok(Applied::Superseded) => superseded(deps, &key, &raw_key).await?,
                 Err(StoreError::Quota(over)) => {
                     let rejection =
                         Rejection::new(RejectionReason::QuotaExceeded, over.to_string());
@@ -127,6 +127,7 @@ pub async fn process(deps: &Deps, record: &S3EventRecord) -> Result<RecordOutcom
         (Decision::Adopt, None) => RecordOutcome::Skipped {
             why: "the object no longer exists".into(),
         },
+        (Decision::Discard, _) => discard(deps, &raw_key).await?,
         (Decision::EnsureDeleted, _) => {
             deps.objects.delete(&raw_key).await?;
             RecordOutcome::Rejected {
@@ -139,6 +140,30 @@ pub async fn process(deps: &Deps, record: &S3EventRecord) -> Result<RecordOutcom
         }
     };
     Ok(outcome)
+}
+
+/// The record changed between our read and our write. If it became a tombstone (the
+/// owner cancelled the upload or deleted the file meanwhile), the object goes too: the
+/// delete may have run before the object landed. Otherwise a newer event won.
+async fn superseded(
+    deps: &Deps,
+    key: &ObjectKey,
+    raw_key: &str,
+) -> Result<RecordOutcome, StoreError> {
+    match deps.records.get_stored(&key.owner, key.file_id).await? {
+        Some(record) if !record.is_live() => discard(deps, raw_key).await,
+        _ => Ok(RecordOutcome::Skipped {
+            why: SUPERSEDED.into(),
+        }),
+    }
+}
+
+/// An object for a tombstone: removed; the tombstone stays, and so does the quota.
+async fn discard(deps: &Deps, raw_key: &str) -> Result<RecordOutcome, StoreError> {
+    deps.objects.delete(raw_key).await?;
+    let why = "the upload was cancelled or the file deleted";
+    tracing::warn!(why, "object removed");
+    Ok(RecordOutcome::Deleted { why: why.into() })
 }
 
 /// For the types we sniff, read the object's first bytes (a ranged GET).
@@ -194,9 +219,7 @@ async fn reject(
                 reason: rejection.to_string(),
             })
         }
-        Applied::Superseded => Ok(RecordOutcome::Skipped {
-            why: SUPERSEDED.into(),
-        }),
+        Applied::Superseded => superseded(deps, key, raw_key).await,
     }
 }
 
@@ -237,9 +260,7 @@ async fn adopt_object(
             tracing::info!(size = %object.size, "an upload by temporary credentials adopted");
             Ok(RecordOutcome::Ready)
         }
-        Ok(Applied::Superseded) => Ok(RecordOutcome::Skipped {
-            why: SUPERSEDED.into(),
-        }),
+        Ok(Applied::Superseded) => superseded(deps, key, raw_key).await,
         Err(StoreError::Quota(over)) => {
             let rejection = Rejection::new(RejectionReason::QuotaExceeded, over.to_string());
             reject(

@@ -182,6 +182,46 @@ async fn a_mismatched_upload_is_deleted_and_rejected() {
 }
 
 #[tokio::test]
+async fn an_object_for_a_cancelled_upload_or_a_deleted_file_is_removed_and_not_adopted() {
+    let owner = OwnerId::from_sub(SUB).unwrap();
+    let file_id = FileId::parse(FILE).unwrap();
+    for deleted_after_ready in [false, true] {
+        let w = world();
+        w.records.create(&pending(None), &UNLIMITED).await.unwrap();
+        if deleted_after_ready {
+            w.objects.put(&key(), stored(1024, "image/png"));
+            handle(&w.deps, invocation(event_json())).await.unwrap();
+            assert_eq!(current(&w).await.unwrap().status(), FileStatus::Ready);
+        }
+        // DELETE /uploads/{id} or DELETE /files/{id}: the record becomes a tombstone.
+        w.records.delete(&owner, file_id).await.unwrap();
+        // The object (still) there, its event (again, or late): removed, not adopted.
+        w.objects.put(&key(), stored(1024, "image/png"));
+        let mut event = event_json();
+        event["Records"][0]["s3"]["object"]["sequencer"] = "0FFFFFFFFFFFFFFFFF".into();
+        let report = handle(&w.deps, invocation(event)).await.unwrap();
+        assert_eq!(
+            report.records[0].outcome,
+            RecordOutcome::Deleted {
+                why: "the upload was cancelled or the file deleted".into()
+            }
+        );
+        assert!(!w.objects.contains(&key()), "the object is gone");
+        assert_eq!(current(&w).await, None, "no record for the owner");
+        let tombstone = w
+            .records
+            .get_stored(&owner, file_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(tombstone.status(), FileStatus::Deleted);
+        let usage = w.records.usage(&owner).await.unwrap();
+        assert_eq!((usage.bytes, usage.files), (0, 0));
+        assert!(usage.reservations.is_empty());
+    }
+}
+
+#[tokio::test]
 async fn a_missing_checksum_is_a_rejection() {
     let w = world();
     w.records

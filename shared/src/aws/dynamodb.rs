@@ -421,7 +421,7 @@ impl FileRecords for DynamoRecords {
         .map(drop)
     }
 
-    async fn get(
+    async fn get_stored(
         &self,
         owner: &OwnerId,
         file_id: FileId,
@@ -454,11 +454,14 @@ impl FileRecords for DynamoRecords {
             .send()
             .await
             .map_err(|err| store_error("Query", &err))?;
-        let records = out
+        let mut records = out
             .items()
             .iter()
             .map(from_item)
             .collect::<Result<Vec<_>, _>>()?;
+        // Tombstones count towards the page's `Limit` (as a FilterExpression's would) and
+        // are dropped here; `next` still continues after them.
+        records.retain(FileRecord::is_live);
         let next = match out.last_evaluated_key() {
             Some(last) => Some(
                 last.get(SORT_KEY)
@@ -478,10 +481,12 @@ impl FileRecords for DynamoRecords {
             max_bytes: u64::MAX,
             max_files: u64::MAX,
         };
+        let now = chrono::Utc::now().timestamp();
         self.change(owner, file_id, &no_limits, |before| {
             Ok(match before {
                 None => Step::Done(Applied::Superseded),
-                Some(_) => Step::Write(None),
+                Some(record) if !record.is_live() => Step::Done(Applied::Superseded),
+                Some(record) => Step::Write(Some(Box::new(record.tombstone(now)))),
             })
         })
         .await
@@ -499,7 +504,9 @@ impl FileRecords for DynamoRecords {
         self.change(owner, file_id, limits, |before| {
             Ok(match before {
                 None => Step::Done(Applied::Superseded),
-                Some(record) if record.has_applied(sequencer) => Step::Done(Applied::Superseded),
+                Some(record) if !record.is_live() || record.has_applied(sequencer) => {
+                    Step::Done(Applied::Superseded)
+                }
                 Some(record) => {
                     let mut after = record.clone();
                     after.apply(sequencer, outcome);

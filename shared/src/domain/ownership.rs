@@ -55,6 +55,9 @@ pub enum Decision {
     /// This event's rejection was recorded but the object is still there (an earlier
     /// attempt failed between the two steps): delete it.
     EnsureDeleted,
+    /// The record is a tombstone (the upload was cancelled, or the file deleted): whatever
+    /// arrives for this key is removed, and the tombstone stays.
+    Discard,
 }
 
 pub fn decide(
@@ -74,6 +77,9 @@ pub fn decide(
     let Some(record) = record else {
         return Decision::Adopt;
     };
+    if !record.is_live() {
+        return Decision::Discard;
+    }
     if let Some(applied) = record.sequencer() {
         if applied > sequencer {
             return Decision::Skip("a newer event for this key was already applied");
@@ -302,6 +308,7 @@ mod tests {
         if let Some(seq) = sequencer {
             let outcome = match status {
                 FileStatus::Pending => panic!("a pending record has no sequencer"),
+                FileStatus::Deleted => panic!("a tombstone is made by FileRecord::tombstone"),
                 FileStatus::Ready => Outcome::Ready {
                     size: ByteSize::new(10),
                     etag: "e1".into(),
@@ -446,6 +453,40 @@ mod tests {
             decide(Some(&ready), Some(&object()), Some("e0"), &seq("0C")),
             Decision::Skip(_)
         ));
+    }
+
+    #[test]
+    fn whatever_arrives_for_a_tombstone_is_discarded() {
+        let now = Utc::now().timestamp();
+        for before in [
+            record(FileStatus::Pending, None),
+            record(FileStatus::Ready, Some("0B")),
+        ] {
+            let tombstone = before.tombstone(now);
+            assert!(!tombstone.is_live());
+            assert_eq!(tombstone.file_id(), before.file_id());
+            // Kept a day past the later of now and the upload's own expiry.
+            assert_eq!(
+                tombstone.expires_at(),
+                Some(before.expires_at().unwrap_or(now).max(now) + 86_400)
+            );
+            // A matching object, a mismatched one, a newer event or a repeat: discarded.
+            let other = ObjectInfo {
+                size: ByteSize::new(11),
+                ..object()
+            };
+            for (object, sequencer) in [(object(), "0A"), (other, "0C"), (object(), "0B")] {
+                assert_eq!(
+                    decide(Some(&tombstone), Some(&object), None, &seq(sequencer)),
+                    Decision::Discard
+                );
+            }
+            // Nothing there: nothing to do.
+            assert!(matches!(
+                decide(Some(&tombstone), None, None, &seq("0C")),
+                Decision::Skip(_)
+            ));
+        }
     }
 
     #[test]

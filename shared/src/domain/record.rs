@@ -22,6 +22,10 @@ pub enum FileStatus {
     Pending,
     Ready,
     Rejected,
+    /// A tombstone: the upload was cancelled or the file deleted. Never shown to the owner;
+    /// it tells record-ownership to remove an object that still arrives for this key (a
+    /// cancelled upload's URL stays valid until it expires) instead of adopting it.
+    Deleted,
 }
 
 impl FileStatus {
@@ -30,6 +34,7 @@ impl FileStatus {
             Self::Pending => "pending",
             Self::Ready => "ready",
             Self::Rejected => "rejected",
+            Self::Deleted => "deleted",
         }
     }
 
@@ -38,6 +43,7 @@ impl FileStatus {
             "pending" => Some(Self::Pending),
             "ready" => Some(Self::Ready),
             "rejected" => Some(Self::Rejected),
+            "deleted" => Some(Self::Deleted),
             _ => None,
         }
     }
@@ -196,6 +202,10 @@ impl fmt::Display for Rejection {
     }
 }
 
+/// How long a tombstone outlives the upload it ends (a day): S3 delivers events late
+/// sometimes, and temporary credentials (at most 12 hours) can still write the key.
+pub const TOMBSTONE_SECONDS: i64 = 86_400;
+
 /// One file as stored. Fields are readable by everyone and writable only inside this crate
 /// (the stores rebuild records they read back).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -339,6 +349,24 @@ impl FileRecord {
                 self.expires_at = Some(*expires_at);
             }
         }
+    }
+
+    /// The tombstone that replaces this record when the upload is cancelled or the file
+    /// deleted (`now` in epoch seconds): kept until [`TOMBSTONE_SECONDS`] after the later of
+    /// now and the upload's own expiry, when nothing issued for this key can still arrive.
+    pub fn tombstone(&self, now: i64) -> Self {
+        let until = self.expires_at.unwrap_or(now).max(now);
+        Self {
+            status: FileStatus::Deleted,
+            rejection: None,
+            expires_at: Some(until.saturating_add(TOMBSTONE_SECONDS)),
+            ..self.clone()
+        }
+    }
+
+    /// Whether the owner sees this record (anything but a tombstone).
+    pub fn is_live(&self) -> bool {
+        self.status != FileStatus::Deleted
     }
 
     /// Whether an event with `sequencer` is no newer than the last one applied.

@@ -35,20 +35,38 @@ pub trait FileRecords: Send + Sync {
     /// step. Refuses to overwrite ([`StoreError::AlreadyExists`]) and what does not fit
     /// ([`StoreError::Quota`]).
     async fn create(&self, record: &FileRecord, limits: &QuotaLimits) -> Result<(), StoreError>;
-    async fn get(&self, owner: &OwnerId, file_id: FileId)
-    -> Result<Option<FileRecord>, StoreError>;
-    /// Newest first, at most `limit`, strictly older than `before` when given.
+    /// The record as stored, tombstones included: for record-ownership, which must see
+    /// them. The API asks [`FileRecords::get`].
+    async fn get_stored(
+        &self,
+        owner: &OwnerId,
+        file_id: FileId,
+    ) -> Result<Option<FileRecord>, StoreError>;
+    /// The record as its owner may see it: a tombstone is no record.
+    async fn get(
+        &self,
+        owner: &OwnerId,
+        file_id: FileId,
+    ) -> Result<Option<FileRecord>, StoreError> {
+        Ok(self
+            .get_stored(owner, file_id)
+            .await?
+            .filter(FileRecord::is_live))
+    }
+    /// Newest first, at most `limit`, strictly older than `before` when given; tombstones
+    /// are left out (a page may then hold fewer than `limit` records, with `next` set).
     async fn list(
         &self,
         owner: &OwnerId,
         limit: u32,
         before: Option<FileId>,
     ) -> Result<Page, StoreError>;
-    /// Remove the record and give back its bytes (ready) or its reservation (pending);
-    /// removing a missing record is not an error.
+    /// Replace the record by its tombstone ([`FileRecord::tombstone`]) and give back its
+    /// bytes (ready) or its reservation (pending); a missing record or a tombstone is left
+    /// as it is, and is not an error.
     async fn delete(&self, owner: &OwnerId, file_id: FileId) -> Result<(), StoreError>;
-    /// Record an object event's outcome if the record exists and `sequencer` is newer than
-    /// the one stored. `Ready` settles the upload in the quota ([`StoreError::Quota`] and
+    /// Record an object event's outcome if the record exists, is not a tombstone, and
+    /// `sequencer` is newer than the one stored. `Ready` settles the upload in the quota ([`StoreError::Quota`] and
     /// nothing written when it does not fit); `Rejected` releases it.
     async fn apply(
         &self,
@@ -172,7 +190,7 @@ impl FileRecords for MemoryRecords {
         )
     }
 
-    async fn get(
+    async fn get_stored(
         &self,
         owner: &OwnerId,
         file_id: FileId,
@@ -193,14 +211,20 @@ impl FileRecords for MemoryRecords {
             .filter(|r| r.owner() == owner && before.is_none_or(|b| r.file_id() < b))
             .collect();
         mine.sort_by_key(|r| std::cmp::Reverse(r.file_id()));
+        // As DynamoDB's Query does: the page is counted first, then tombstones dropped.
         let limit = limit as usize;
         let more = mine.len() > limit;
-        let records: Vec<FileRecord> = mine.into_iter().take(limit).cloned().collect();
+        let counted: Vec<&FileRecord> = mine.into_iter().take(limit).collect();
         let next = if more {
-            records.last().map(FileRecord::file_id)
+            counted.last().map(|r| r.file_id())
         } else {
             None
         };
+        let records = counted
+            .into_iter()
+            .filter(|r| r.is_live())
+            .cloned()
+            .collect();
         Ok(Page { records, next })
     }
 
@@ -209,7 +233,18 @@ impl FileRecords for MemoryRecords {
         let Some(before) = tables.rows.get(&(owner.clone(), file_id)).cloned() else {
             return Ok(());
         };
-        Self::change(&mut tables, Some(&before), None, owner, file_id, &NO_LIMITS)
+        if !before.is_live() {
+            return Ok(());
+        }
+        let tombstone = before.tombstone(now());
+        Self::change(
+            &mut tables,
+            Some(&before),
+            Some(tombstone),
+            owner,
+            file_id,
+            &NO_LIMITS,
+        )
     }
 
     async fn apply(
@@ -224,7 +259,7 @@ impl FileRecords for MemoryRecords {
         let Some(before) = tables.rows.get(&(owner.clone(), file_id)).cloned() else {
             return Ok(Applied::Superseded);
         };
-        if before.has_applied(sequencer) {
+        if !before.is_live() || before.has_applied(sequencer) {
             return Ok(Applied::Superseded);
         }
         let mut after = before.clone();
