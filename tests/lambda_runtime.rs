@@ -280,6 +280,10 @@ fn common() -> Vec<(&'static str, String)> {
     vec![
         ("BUCKET_NAME", EVENT_BUCKET.into()),
         ("TABLE_NAME", TABLE.into()),
+        (
+            "JWT_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE".into(),
+        ),
     ]
 }
 

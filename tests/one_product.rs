@@ -314,6 +314,7 @@ async fn the_local_stack_serves_what_the_template_deploys() {
                     let stand_in = match name.as_str() {
                         "BUCKET_NAME" => BUCKET.to_owned(),
                         "TABLE_NAME" => TABLE.to_owned(),
+                        "JWT_ISSUER" => private_uploads::local::stack::JWT_ISSUER.to_owned(),
                         "SIGNING_KEY_SECRET_ID" => SECRET.to_owned(),
                         "CDN_BASE_URL" => run.stack.cdn_url.clone(),
                         "CREDENTIALS_ROLE_ARN" => CREDENTIALS_ROLE_ARN.to_owned(),

@@ -196,6 +196,9 @@ fn environment(template: &Template, id: &str) -> Vec<(String, String)> {
                 EnvValue::Resource(_) => match name.as_str() {
                     "BUCKET_NAME" => "private-uploads-example".into(),
                     "TABLE_NAME" => "files".into(),
+                    "JWT_ISSUER" => {
+                        "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE".into()
+                    }
                     "SIGNING_KEY_SECRET_ID" => "signing-key".into(),
                     "CDN_BASE_URL" => "https://d111111abcdef8.cloudfront.net".into(),
                     "CREDENTIALS_ROLE_ARN" => {

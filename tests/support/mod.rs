@@ -201,8 +201,10 @@ pub fn api_request(
     }
     match sub {
         Some(sub) => {
-            event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] =
-                Value::String(sub.into())
+            let claims = &mut event["requestContext"]["authorizer"]["jwt"]["claims"];
+            claims["sub"] = Value::String(sub.into());
+            // A token of the issuer the stack's authorizer trusts.
+            claims["iss"] = Value::String(private_uploads::local::stack::JWT_ISSUER.into());
         }
         None => event["requestContext"]["authorizer"] = Value::Null,
     }

@@ -187,6 +187,7 @@ impl Backend {
         let locals = BTreeMap::from([
             ("BUCKET_NAME", BUCKET.to_owned()),
             ("TABLE_NAME", TABLE.to_owned()),
+            ("JWT_ISSUER", JWT_ISSUER.to_owned()),
             ("CDN_BASE_URL", options.cdn_base.clone()),
             ("SIGNING_KEY_SECRET_ID", SECRET.to_owned()),
             ("CREDENTIALS_ROLE_ARN", CREDENTIALS_ROLE_ARN.to_owned()),

@@ -26,6 +26,10 @@ fn deps() -> Deps {
     let env = [
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
+        (
+            "JWT_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
+        ),
         ("AWS_REGION", "eu-west-1"),
         ("ALLOWED_CONTENT_TYPES", "image/*,application/pdf"),
         ("MAX_UPLOAD_BYTES", "104857600"),

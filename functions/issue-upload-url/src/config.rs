@@ -15,6 +15,11 @@ pub struct Config {
     pub bucket: String,
     pub table: String,
     pub region: String,
+    /// The issuer the stack's JWT authorizer trusts (`JWT_ISSUER`): its users' owner ids
+    /// are their encoded `sub` alone; any other issuer's are tagged ([`OwnerId::from_claims`]).
+    ///
+    /// [`OwnerId::from_claims`]: shared::domain::ids::OwnerId::from_claims
+    pub jwt_issuer: String,
     /// `None`: real S3 (virtual-hosted URLs); `Some`: an endpoint override (path-style).
     pub s3_endpoint: Option<String>,
     /// `None`: real STS; `Some`: an endpoint override (the local stack's STS).
@@ -46,6 +51,7 @@ impl Config {
             bucket: required(env, "BUCKET_NAME")?,
             table: required(env, "TABLE_NAME")?,
             region: required(env, "AWS_REGION")?,
+            jwt_issuer: required(env, "JWT_ISSUER")?,
             s3_endpoint: s3_endpoint(env)?,
             sts_endpoint: sts_endpoint(env)?,
             rules: UploadRules::from_env(env)?,

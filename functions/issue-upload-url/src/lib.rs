@@ -147,27 +147,37 @@ async fn route(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiErro
     let route = Route::of(request);
     let (method, parts) = route.parts();
     match (method, parts.as_slice()) {
-        ("POST", ["uploads"]) => post_uploads::handle(deps, &caller(request)?, request).await,
+        ("POST", ["uploads"]) => {
+            post_uploads::handle(deps, &caller(request, &deps.config.jwt_issuer)?, request).await
+        }
         ("POST", ["uploads", "form"]) => {
-            post_uploads_form::handle(deps, &caller(request)?, request).await
+            post_uploads_form::handle(deps, &caller(request, &deps.config.jwt_issuer)?, request)
+                .await
         }
         ("POST", ["uploads", "multipart"]) => {
-            post_uploads_multipart::handle(deps, &caller(request)?, request).await
+            post_uploads_multipart::handle(
+                deps,
+                &caller(request, &deps.config.jwt_issuer)?,
+                request,
+            )
+            .await
         }
         ("GET", ["uploads", id, "parts"]) => {
-            let owner = caller(request)?;
+            let owner = caller(request, &deps.config.jwt_issuer)?;
             let from = query_param(request, "from");
             get_upload_parts::handle(deps, &owner, path_file_id(id)?, from).await
         }
         ("POST", ["uploads", id, "complete"]) => {
-            let owner = caller(request)?;
+            let owner = caller(request, &deps.config.jwt_issuer)?;
             complete_upload::handle(deps, &owner, path_file_id(id)?, request).await
         }
         ("DELETE", ["uploads", id]) => {
-            let owner = caller(request)?;
+            let owner = caller(request, &deps.config.jwt_issuer)?;
             delete_upload::handle(deps, &owner, path_file_id(id)?).await
         }
-        ("POST", ["credentials"]) => post_credentials::handle(deps, &caller(request)?).await,
+        ("POST", ["credentials"]) => {
+            post_credentials::handle(deps, &caller(request, &deps.config.jwt_issuer)?).await
+        }
         _ => Err(route.not_found()),
     }
 }

@@ -60,6 +60,10 @@ fn world_with(expiry: Option<std::time::SystemTime>, settings: &[(&str, &str)]) 
     let mut env = vec![
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
+        (
+            "JWT_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
+        ),
         ("AWS_REGION", "eu-west-1"),
         ("ALLOWED_CONTENT_TYPES", "image/*,application/pdf"),
         ("MAX_UPLOAD_BYTES", "104857600"),
@@ -186,6 +190,33 @@ async fn post_uploads_issues_a_presigned_put_and_a_pending_record() {
     assert_eq!(record.filename().as_str(), "holiday photo.png");
     assert_eq!(record.size().get(), 1024);
     assert!(record.expires_at().unwrap() > expires_at.timestamp());
+}
+
+#[tokio::test]
+async fn a_user_of_another_issuer_uploads_under_a_prefix_of_their_own() {
+    let (deps, records) = deps();
+    let mut ev = event("api-post-uploads.json");
+    let other = "https://other-idp.example.com/";
+    ev["requestContext"]["authorizer"]["jwt"]["claims"]["iss"] = other.into();
+    let (status, body) = call(&deps, &ev).await;
+    assert_eq!(status, 201, "{body}");
+    let file_id = FileId::parse(body["file_id"].as_str().unwrap()).unwrap();
+    let key = body["key"].as_str().unwrap();
+    // users/{16 hex digits of the issuer's SHA-256}.{sub}/{file id}
+    let owner = key
+        .strip_prefix("users/")
+        .and_then(|rest| rest.strip_suffix(&format!("/{file_id}")))
+        .unwrap();
+    let (tag, sub) = owner.split_once('.').unwrap();
+    assert_eq!(sub, SUB);
+    assert_eq!(tag.len(), 16);
+    assert!(tag.bytes().all(|b| b.is_ascii_hexdigit()), "{tag}");
+    let theirs = OwnerId::from_claims(other, SUB, "https://home.example").unwrap();
+    assert_eq!(owner, theirs.as_str());
+    assert!(records.get(&theirs, file_id).await.unwrap().is_some());
+    // Not the home issuer's user with the same sub.
+    let home = OwnerId::from_sub(SUB).unwrap();
+    assert!(records.get(&home, file_id).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -364,6 +395,10 @@ fn missing_configuration_is_named() {
     let err = Config::from_env(&[
         ("BUCKET_NAME", "b"),
         ("TABLE_NAME", "t"),
+        (
+            "JWT_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
+        ),
         ("AWS_REGION", "eu-west-1"),
     ])
     .unwrap_err();
@@ -375,6 +410,10 @@ fn missing_configuration_is_named() {
         ("ALLOWED_CONTENT_TYPES", "image/png"),
         ("BUCKET_NAME", "b"),
         ("TABLE_NAME", "t"),
+        (
+            "JWT_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
+        ),
         ("AWS_REGION", "eu-west-1"),
         ("CREDENTIALS_ROLE_ARN", "arn:aws:iam::1:role/r"),
         ("UPLOAD_URL_TTL_SECONDS", "ten"),
@@ -474,6 +513,10 @@ async fn form_lifetimes_are_5_to_10_minutes() {
         let env = [
             ("BUCKET_NAME", "b"),
             ("TABLE_NAME", "t"),
+            (
+                "JWT_ISSUER",
+                "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
+            ),
             ("AWS_REGION", "eu-west-1"),
             ("ALLOWED_CONTENT_TYPES", "image/*"),
             ("CREDENTIALS_ROLE_ARN", "arn:aws:iam::1:role/r"),

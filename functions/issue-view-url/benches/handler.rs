@@ -39,6 +39,10 @@ fn deps(runtime: &tokio::runtime::Runtime, pem: &str) -> Deps {
     let env = [
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
+        (
+            "JWT_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
+        ),
         ("CDN_BASE_URL", CDN),
         ("SIGNING_KEY_SECRET_ID", "private-uploads/signing-key"),
         ("CLOUDFRONT_HASH_ALGORITHM", "sha256"),

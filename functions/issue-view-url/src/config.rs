@@ -11,6 +11,11 @@ use shared::domain::view::{CdnBase, IpBounds};
 pub struct Config {
     pub bucket: String,
     pub table: String,
+    /// The issuer the stack's JWT authorizer trusts (`JWT_ISSUER`): its users' owner ids
+    /// are their encoded `sub` alone; any other issuer's are tagged ([`OwnerId::from_claims`]).
+    ///
+    /// [`OwnerId::from_claims`]: shared::domain::ids::OwnerId::from_claims
+    pub jwt_issuer: String,
     /// An S3 endpoint override (the local stack); `None` on AWS.
     pub s3_endpoint: Option<String>,
     pub cdn_base: CdnBase,
@@ -38,6 +43,7 @@ impl Config {
         Ok(Self {
             bucket: required(env, "BUCKET_NAME")?,
             table: required(env, "TABLE_NAME")?,
+            jwt_issuer: required(env, "JWT_ISSUER")?,
             s3_endpoint: s3_endpoint(env)?,
             cookie_domain: cookie_domain(env, &cdn_base)?,
             cdn_base,
@@ -126,6 +132,10 @@ mod tests {
         Config::from_env(&[
             ("BUCKET_NAME", "b"),
             ("TABLE_NAME", "t"),
+            (
+                "JWT_ISSUER",
+                "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
+            ),
             ("SIGNING_KEY_SECRET_ID", "s"),
             ("CDN_BASE_URL", cdn),
             ("COOKIE_DOMAIN", domain),

@@ -89,14 +89,20 @@ async fn route(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiErro
                 query_param(request, "limit"),
                 query_param(request, "cursor"),
             );
-            list_files::handle(deps, &caller(request)?, limit, cursor).await
+            list_files::handle(
+                deps,
+                &caller(request, &deps.config.jwt_issuer)?,
+                limit,
+                cursor,
+            )
+            .await
         }
         ("GET", ["files", id]) => {
-            let owner = caller(request)?;
+            let owner = caller(request, &deps.config.jwt_issuer)?;
             get_file::handle(deps, &owner, path_file_id(id)?).await
         }
         ("GET", ["files", id, "url"]) => {
-            let owner = caller(request)?;
+            let owner = caller(request, &deps.config.jwt_issuer)?;
             let query = get_view_url::ViewQuery {
                 expires_in: query_param(request, "expires_in"),
                 ip: query_param(request, "ip"),
@@ -105,9 +111,11 @@ async fn route(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiErro
             };
             get_view_url::handle(deps, &owner, path_file_id(id)?, query).await
         }
-        ("POST", ["files", "cookies"]) => post_file_cookies::handle(deps, &caller(request)?).await,
+        ("POST", ["files", "cookies"]) => {
+            post_file_cookies::handle(deps, &caller(request, &deps.config.jwt_issuer)?).await
+        }
         ("DELETE", ["files", id]) => {
-            let owner = caller(request)?;
+            let owner = caller(request, &deps.config.jwt_issuer)?;
             delete_file::handle(deps, &owner, path_file_id(id)?).await
         }
         _ => Err(route.not_found()),

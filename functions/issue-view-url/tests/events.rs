@@ -59,6 +59,10 @@ fn world_env(secret: Arc<dyn SecretSource>, hash: &str, trusted: &str) -> World 
     let env = [
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
+        (
+            "JWT_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
+        ),
         ("CDN_BASE_URL", "https://d111111abcdef8.cloudfront.net"),
         ("SIGNING_KEY_SECRET_ID", "private-uploads/signing-key"),
         ("CLOUDFRONT_HASH_ALGORITHM", hash),
@@ -254,6 +258,55 @@ async fn missing_pending_rejected_and_foreign_files_are_the_same_404() {
 }
 
 #[tokio::test]
+async fn the_same_sub_from_another_issuer_is_another_owner() {
+    let w = world();
+    w.records
+        .create(&record(SUB, FILE, FileStatus::Ready, 1), &UNLIMITED)
+        .await
+        .unwrap();
+    let from = |mut event: Value, issuer: &str| {
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["iss"] = issuer.into();
+        event
+    };
+    // The stack's own issuer (the events' iss): the owner sees the file.
+    let (code, _, _) = call(&w.deps, &event("api-get-file.json")).await;
+    assert_eq!(code, 200);
+    // Another provider that hands out the same sub: none of it.
+    let other = "https://other-idp.example.com/";
+    for name in [
+        "api-get-view-url.json",
+        "api-get-file.json",
+        "api-delete-file.json",
+    ] {
+        let (code, _, body) = call(&w.deps, &from(event(name), other)).await;
+        assert_eq!(
+            (code, &body),
+            (
+                404,
+                &json!({"error": "file_not_found", "message": "no such file"})
+            ),
+            "{name}"
+        );
+    }
+    let (code, _, list) = call(&w.deps, &from(event("api-get-files.json"), other)).await;
+    assert_eq!((code, &list["files"]), (200, &json!([])), "{list}");
+    // No iss at all: not a caller.
+    let (code, _, _) = call(&w.deps, &from(event("api-get-file.json"), "")).await;
+    assert_eq!(code, 401);
+    assert!(
+        w.records
+            .get(
+                &OwnerId::from_sub(SUB).unwrap(),
+                FileId::parse(FILE).unwrap()
+            )
+            .await
+            .unwrap()
+            .is_some(),
+        "the other issuer's delete left the file alone"
+    );
+}
+
+#[tokio::test]
 async fn only_a_key_the_key_group_trusts_signs() {
     const EC_PUBLIC: &str = include_str!("../../../shared/testdata/p256-public.pem");
     let secret =
@@ -279,6 +332,10 @@ async fn only_a_key_the_key_group_trusts_signs() {
     let env = [
         ("BUCKET_NAME", "b"),
         ("TABLE_NAME", "t"),
+        (
+            "JWT_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
+        ),
         ("CDN_BASE_URL", "https://d111111abcdef8.cloudfront.net"),
         ("SIGNING_KEY_SECRET_ID", "s"),
         ("TRUSTED_KEY_1", "K1 not-a-pem"),
@@ -449,6 +506,10 @@ async fn gallery_cookies_open_the_callers_prefix_only() {
     let env = [
         ("BUCKET_NAME", "b"),
         ("TABLE_NAME", "t"),
+        (
+            "JWT_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
+        ),
         ("CDN_BASE_URL", "https://cdn.example.com"),
         ("SIGNING_KEY_SECRET_ID", "s"),
         ("COOKIE_DOMAIN", "Example.COM"),

@@ -1,8 +1,8 @@
 //! Who owns an object and where it lives.
 //!
 //! Every object lives at `users/{owner}/{file_id}`. `{owner}` is an injective, prefix-safe
-//! encoding of the JWT `sub`, and `{file_id}` is a server-generated UUIDv7, so a key names
-//! exactly one owner and one file, and no caller can choose either part.
+//! encoding of the JWT's issuer and `sub`, and `{file_id}` is a server-generated UUIDv7, so
+//! a key names exactly one owner and one file, and no caller can choose either part.
 
 use std::fmt;
 
@@ -15,12 +15,19 @@ pub const USERS_PREFIX: &str = "users/";
 /// key (`users/` + 3 × 255 + `/` + 36) far below S3's 1,024-byte limit.
 pub const MAX_SUB_BYTES: usize = 255;
 
-/// The owner segment of every key this user can touch, derived from the JWT `sub`.
+/// The owner segment of every key this user can touch, derived from the JWT's issuer and
+/// `sub` ([`OwnerId::from_claims`]).
 ///
-/// Encoding: ASCII letters, digits and `-` stay as they are; every other byte of the UTF-8
-/// `sub` (including `_` itself) becomes `_` followed by two lowercase hex digits. The
-/// encoding is injective (it can be decoded), never contains `/` or `.`, and a Cognito or
-/// Auth0 `sub` such as a UUID stays readable.
+/// Encoding of the `sub`: ASCII letters, digits and `-` stay as they are; every other byte
+/// of the UTF-8 `sub` (including `_` itself) becomes `_` followed by two lowercase hex
+/// digits. The encoding is injective (it can be decoded), never contains `/` or `.`, and a
+/// Cognito or Auth0 `sub` such as a UUID stays readable.
+///
+/// The issuer: a user of the stack's own issuer (the one its JWT authorizer trusts,
+/// `JWT_ISSUER`) is the encoded `sub` alone, as before issuers were told apart, so existing
+/// keys keep their owners. A user of any other issuer is `{tag}.{encoded sub}`, where `tag`
+/// is 16 hex digits of the SHA-256 of the issuer: two providers that hand out the same
+/// `sub` get two prefixes, and no issuer's owner can be another's (only those have a `.`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OwnerId(String);
 
@@ -32,6 +39,21 @@ pub enum OwnerIdError {
     SubTooLong,
     #[error("not an encoded owner id")]
     NotEncoded,
+    #[error("the token's iss claim is empty")]
+    EmptyIssuer,
+}
+
+/// Hex digits of an issuer's tag.
+const TAG_LEN: usize = 16;
+
+/// The tag of an issuer that is not the stack's own: 16 hex digits of its SHA-256.
+fn issuer_tag(issuer: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(issuer.as_bytes());
+    digest[..TAG_LEN / 2]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn is_kept(byte: u8) -> bool {
@@ -39,7 +61,20 @@ fn is_kept(byte: u8) -> bool {
 }
 
 impl OwnerId {
-    /// Derive the owner from the authorizer's `sub` claim.
+    /// The owner of a token from `issuer` with `sub`, for a stack whose own issuer is
+    /// `home_issuer` (see the type's documentation).
+    pub fn from_claims(issuer: &str, sub: &str, home_issuer: &str) -> Result<Self, OwnerIdError> {
+        if issuer.is_empty() {
+            return Err(OwnerIdError::EmptyIssuer);
+        }
+        let encoded = Self::from_sub(sub)?;
+        if issuer == home_issuer {
+            return Ok(encoded);
+        }
+        Ok(Self(format!("{}.{}", issuer_tag(issuer), encoded.0)))
+    }
+
+    /// The owner for `sub` from the stack's own issuer.
     pub fn from_sub(sub: &str) -> Result<Self, OwnerIdError> {
         if sub.is_empty() {
             return Err(OwnerIdError::EmptySub);
@@ -60,21 +95,39 @@ impl OwnerId {
     }
 
     /// Accept an already-encoded owner (from an object key) only if it is exactly what
-    /// [`OwnerId::from_sub`] would produce for some `sub`.
+    /// [`OwnerId::from_claims`] would produce for some issuer and `sub`.
     pub fn from_encoded(encoded: &str) -> Result<Self, OwnerIdError> {
-        let sub = decode_owner(encoded).ok_or(OwnerIdError::NotEncoded)?;
+        let (tag, rest) = match encoded.split_once('.') {
+            Some((tag, rest))
+                if tag.len() == TAG_LEN
+                    && tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+            {
+                (Some(tag), rest)
+            }
+            Some(_) => return Err(OwnerIdError::NotEncoded),
+            None => (None, encoded),
+        };
+        let sub = decode_owner(rest).ok_or(OwnerIdError::NotEncoded)?;
         let owner = Self::from_sub(&sub).map_err(|_| OwnerIdError::NotEncoded)?;
-        if owner.0 == encoded {
-            Ok(owner)
-        } else {
-            Err(OwnerIdError::NotEncoded)
+        if owner.0 != rest {
+            return Err(OwnerIdError::NotEncoded);
         }
+        Ok(match tag {
+            Some(tag) => Self(format!("{tag}.{}", owner.0)),
+            None => owner,
+        })
     }
 
     /// The original `sub`.
     pub fn sub(&self) -> String {
-        // Always decodable: the value was built by `from_sub`.
-        decode_owner(&self.0).unwrap_or_default()
+        let rest = self.0.split_once('.').map_or(self.0.as_str(), |(_, r)| r);
+        // Always decodable: the value was built by `from_sub` or `from_claims`.
+        decode_owner(rest).unwrap_or_default()
+    }
+
+    /// Whether the owner comes from an issuer other than the stack's own.
+    pub fn is_foreign(&self) -> bool {
+        self.0.contains('.')
     }
 
     pub fn as_str(&self) -> &str {
@@ -212,6 +265,41 @@ mod tests {
     }
 
     #[test]
+    fn issuers_are_told_apart_and_the_stacks_own_keeps_its_old_owner_ids() {
+        let home = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE";
+        let other = "https://example.auth0.com/";
+        let own = OwnerId::from_claims(home, "alice", home).unwrap();
+        assert_eq!(
+            own,
+            OwnerId::from_sub("alice").unwrap(),
+            "unchanged for the home issuer"
+        );
+        assert!(!own.is_foreign());
+        let foreign = OwnerId::from_claims(other, "alice", home).unwrap();
+        assert_ne!(
+            foreign, own,
+            "the same sub from another provider is another owner"
+        );
+        assert!(foreign.is_foreign());
+        assert_eq!(foreign.sub(), "alice");
+        let (tag, rest) = foreign.as_str().split_once('.').unwrap();
+        assert_eq!((tag.len(), rest), (16, "alice"));
+        assert_eq!(OwnerId::from_encoded(foreign.as_str()), Ok(foreign.clone()));
+        // A third issuer, another tag; the same issuer, the same owner.
+        let third = OwnerId::from_claims("https://accounts.google.com", "alice", home).unwrap();
+        assert_ne!(third, foreign);
+        assert_eq!(OwnerId::from_claims(other, "alice", home).unwrap(), foreign);
+        assert_eq!(
+            OwnerId::from_claims("", "alice", home),
+            Err(OwnerIdError::EmptyIssuer)
+        );
+        assert_eq!(
+            OwnerId::from_claims(other, "", home),
+            Err(OwnerIdError::EmptySub)
+        );
+    }
+
+    #[test]
     fn empty_and_overlong_subs_are_refused() {
         assert_eq!(OwnerId::from_sub(""), Err(OwnerIdError::EmptySub));
         assert_eq!(
@@ -230,6 +318,12 @@ mod tests {
         assert!(OwnerId::from_encoded("a_5F").is_err());
         assert!(OwnerId::from_encoded("a_5").is_err());
         assert!(OwnerId::from_encoded("a.b").is_err());
+        assert!(OwnerId::from_encoded("0123456789abcdef.alice").is_ok());
+        assert!(OwnerId::from_encoded("0123456789ABCDEF.alice").is_err());
+        assert!(OwnerId::from_encoded("0123456789abcde.alice").is_err());
+        assert!(OwnerId::from_encoded("0123456789abcdef.").is_err());
+        assert!(OwnerId::from_encoded("0123456789abcdef.a.b").is_err());
+        assert!(OwnerId::from_encoded(".alice").is_err());
         assert!(OwnerId::from_encoded("").is_err());
         // Invalid UTF-8 once decoded.
         assert!(OwnerId::from_encoded("_ff").is_err());
@@ -279,6 +373,25 @@ mod tests {
             if a != b {
                 prop_assert!(!ob.prefix().starts_with(&oa.prefix()));
             }
+        }
+
+        #[test]
+        fn owners_of_any_issuers_never_collide_and_parse_back(
+            a in ".{1,40}", b in ".{1,40}", ia in "[a-z:/.]{1,30}", ib in "[a-z:/.]{1,30}",
+            home in "[a-z:/.]{1,30}",
+        ) {
+            let oa = OwnerId::from_claims(&ia, &a, &home).unwrap();
+            let ob = OwnerId::from_claims(&ib, &b, &home).unwrap();
+            let same_issuer = ia == ib;
+            prop_assert_eq!(oa == ob, a == b && same_issuer);
+            prop_assert_eq!(OwnerId::from_encoded(oa.as_str()), Ok(oa.clone()));
+            prop_assert_eq!(oa.sub(), a.clone());
+            prop_assert!(oa.as_str().bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c)));
+            if oa != ob {
+                prop_assert!(!ob.prefix().starts_with(&oa.prefix()));
+            }
+            let key = ObjectKey::new(oa, FileId::generate());
+            prop_assert_eq!(ObjectKey::parse(&key.to_string()), Ok(key));
         }
 
         #[test]

@@ -8,8 +8,10 @@ use serde::de::DeserializeOwned;
 use super::error::{ApiError, ErrorCode};
 use crate::domain::ids::{FileId, OwnerId};
 
-/// `requestContext.authorizer.jwt.claims`. Nothing else in the request is trusted.
-pub fn caller(request: &Request) -> Result<OwnerId, ApiError> {
+/// `requestContext.authorizer.jwt.claims`: the owner of the token's `iss` and `sub`, for a
+/// stack whose own issuer is `home_issuer` (`JWT_ISSUER`). Nothing else in the request is
+/// trusted.
+pub fn caller(request: &Request, home_issuer: &str) -> Result<OwnerId, ApiError> {
     let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
         return Err(ApiError::unauthorized());
     };
@@ -24,7 +26,7 @@ pub fn caller(request: &Request) -> Result<OwnerId, ApiError> {
         return Err(ApiError::unauthorized());
     }
     let sub = claims.get("sub").map(String::as_str).unwrap_or_default();
-    OwnerId::from_sub(sub).map_err(|_| ApiError::unauthorized())
+    OwnerId::from_claims(issuer, sub, home_issuer).map_err(|_| ApiError::unauthorized())
 }
 
 /// The request's method and path segments, with an API Gateway stage prefix removed.
@@ -208,7 +210,7 @@ mod tests {
 
     #[test]
     fn no_claims_is_unauthorized() {
-        let err = caller(&request("")).unwrap_err();
+        let err = caller(&request(""), "https://issuer.example").unwrap_err();
         assert_eq!(err.code(), ErrorCode::Unauthorized);
     }
 }
