@@ -3,8 +3,8 @@
 Schemathesis makes up every request from docs/openapi.yaml; made-up file ids are never
 anyone's, so on its own it only ever sees 404 for a file. These hooks, run in its process:
 
-- swap the generated `file_id` of 7 requests in 10 for a real one (the choice is a hash of
-  the generated case, so a seed replays the same choices): alice's ready file, pending PUT
+- swap the generated `file_id` of 7 requests in 10 for a real one (each operation's requests
+  take the ten choices in turn, so every one is made in every run): alice's ready file, pending PUT
   upload and pending multipart upload, made by run.py before the run; for DELETE and
   /complete, a fresh one made here just before the request (so deleting it once does not
   leave the rest of the run with 404s), with the right `upload_id` and part ETag for some
@@ -18,8 +18,13 @@ anyone's, so on its own it only ever sees 404 for a file. These hooks, run in it
   file of bob's (`not_another_users_file`);
 - record the status of every answer per operation, for run.py's summary.
 
+With PU_ST_OUTAGE set (run.py's second pass, every dependency down) nothing can be made, so
+the hooks only give each request a well-formed body and an id of alice's, so that it gets as
+far as the outage.
+
 Environment: PU_ST_API (the API's URL), PU_ST_STATE (the JSON run.py writes: tokens and
-seeded files), PU_ST_STATUSES (where to append the statuses, one JSON line each).
+seeded files), PU_ST_STATUSES (where to append the statuses, one JSON line each),
+PU_ST_OUTAGE (the outage pass).
 """
 
 from __future__ import annotations
@@ -121,8 +126,29 @@ def _alice_seeds() -> set[str]:
     return {v for k, v in STATE["files"]["alice"].items() if k.endswith("file_id")}
 
 
+OUTAGE = bool(os.environ.get("PU_ST_OUTAGE"))
+# bob's files first, then alice's, then the generated id (see before_call).
+CHOICES = [3, 4, 5, 6, 7, 8, 9, 0, 1, 2]
+_calls: dict[str, int] = {}
+
+
+def _outage_case(case) -> None:
+    """A request that passes validation, so that it reaches the dependency that is down."""
+    label = case.operation.label
+    if label in ISSUING:
+        case.body = {"filename": "st.txt", "content_type": "text/plain", "size": 5}
+    elif label == "POST /uploads/{file_id}/complete":
+        case.body = {"upload_id": "u", "parts": [{"part_number": 1, "etag": '"e"'}]}
+    case.query = {}
+    if case.path_parameters and "file_id" in case.path_parameters:
+        case.path_parameters = {**case.path_parameters, "file_id": STATE["files"]["alice"]["ready_file_id"]}
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
+    if OUTAGE:
+        _outage_case(case)
+        return
     # Cases share their containers: replace them, never change them in place.
     if case.operation.label in ISSUING and isinstance(case.body, dict):
         case.body = _shaped_issue(case.body)
@@ -132,7 +158,17 @@ def before_call(context, case, kwargs):
     files = STATE["files"]["alice"]
     label = case.operation.label
     generated = params["file_id"]
-    choice = _pick((generated, case.query, case.body), 10)
+    # Not a hash of the case: the generated ids include ones the server made during the run
+    # (time-based), so hashed choices differed from run to run and a documented answer could
+    # go unreached. Each operation's requests take the choices in turn instead.
+    with _lock:
+        made = _calls.get(label, 0)
+        _calls[label] = made + 1
+    choice = CHOICES[made % len(CHOICES)]
+    if label == "GET /uploads/{file_id}/parts" and choice in (3, 4):
+        case.query = {}  # a bad `from` would be refused (400) before the id is looked up
+    elif label == "GET /uploads/{file_id}/parts" and choice == 5:
+        case.query = {"from": 1000}  # alice's multipart upload has 1 part: 400
     file_id = generated
     if choice < 3:
         # Keep the generated id: made up (404, or 400 for odd ones), or one an earlier answer
@@ -170,6 +206,8 @@ def before_call(context, case, kwargs):
             case.query = {"expires_in": 60, "ip": "127.0.0.0/16"}  # 200, custom policy
     else:
         file_id = files[["ready_file_id", "pending_file_id", "multipart_file_id"][choice % 3]]
+        if label == "GET /uploads/{file_id}/parts" and choice == 8:
+            case.query = {}  # the multipart upload's first page: 200
     if file_id != generated:
         case.path_parameters = {**params, "file_id": file_id}
 

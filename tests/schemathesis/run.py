@@ -11,9 +11,12 @@ stateful; positive and negative data) and these checks: not_a_server_error,
 response_schema_conformance, status_code_conformance, content_type_conformance,
 response_headers_conformance, ignored_auth (a request without, or with a made-up, token is
 refused), and not_another_users_file (hooks.py: bob's file ids get alice 400 or 404 only).
-It prints the statuses seen per operation next to the documented ones, stops `up`, and exits
-non-zero when schemathesis found a failure or a documented status was not reached (other than
-the ones listed in NOT_REACHABLE, which tests/local_stack.rs reaches with faults).
+Then it restarts `up` (same keys, so the same tokens) with every dependency down
+(PRIVATE_UPLOADS_FAULTS, see the README's *Faults on demand*) and runs a short positive pass
+checking that the outage answers are the documented 503s (schema, status, content type,
+`Retry-After`). It prints the statuses seen per operation next to the documented ones, stops
+`up`, and exits non-zero when schemathesis found a failure or a documented status was not
+reached.
 
 Needs the binary (`--bin`, or PRIVATE_UPLOADS_BIN) and moto (MOTO_SERVER, default the
 moto_server beside this Python); it stops with a message when either is missing. It makes no
@@ -48,11 +51,18 @@ CHECKS = [
     "not_another_users_file",
 ]
 
+# The second pass: every dependency of the functions down from the start (the signing key
+# never loads), so that every operation meets an outage.
+OUTAGE = "dynamodb:down,secretsmanager:down,sts:down,s3:down"
+OUTAGE_CHECKS = [
+    "response_schema_conformance",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+]
+
 # Documented statuses schemathesis cannot provoke through `up`, and what reaches them instead.
-NOT_REACHABLE = {
-    503: "an outage of the table, S3 or the signing key: tests/local_stack.rs stops moto or "
-    "damages the secret (`up` has no fault injection yet, issue #11 item 10)",
-}
+NOT_REACHABLE: dict[int, str] = {}
 
 
 def fail(message: str) -> None:
@@ -102,10 +112,10 @@ def documented_statuses(path: Path) -> dict[str, set[int]]:
 class Stack:
     """`private-uploads up` on `port`, in its own process group, stopped by `stop()`."""
 
-    def __init__(self, binary: str, port: int, data_dir: Path, env: dict[str, str]):
+    def __init__(self, binary: str, port: int, data_dir: Path, env: dict[str, str], log: str = "up.log"):
         self.binary, self.port, self.data_dir, self.env = binary, port, data_dir, env
         self.api = f"http://127.0.0.1:{port}"
-        self.log_path = data_dir.parent / "up.log"
+        self.log_path = data_dir.parent / log
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [binary, "up", "--port", str(port), "--data-dir", str(data_dir)],
@@ -279,6 +289,31 @@ def main() -> int:
         # In `work`: schemathesis keeps its replay cache in .schemathesis/ under its directory.
         st_code = subprocess.run(command, cwd=work, env=st_env, check=False).returncode
         keep = keep or st_code != 0
+
+        # The outage pass: the same data directory (keys, so the tokens stay valid) and port.
+        stack.stop()
+        stack = Stack(binary, port, work / "data", {**env, "PRIVATE_UPLOADS_FAULTS": OUTAGE}, "up-outage.log")
+        stack.wait_ready()
+        print(f"== up is ready again with every dependency down ({OUTAGE})", flush=True)
+        outage = [
+            st, "--config-file", str(config), "run", str(doc_path),
+            "--url", stack.api,
+            "--checks", ",".join(OUTAGE_CHECKS),
+            "--mode", "positive",
+            "--phases", "fuzzing",
+            "--max-examples", "2",
+            "--seed", seed_value,
+            "--workers", args.workers,
+            "--generation-database", "none",
+            "--request-timeout", "30",
+            "--no-color",
+        ]
+        print("== " + " ".join(outage), flush=True)
+        outage_code = subprocess.run(outage, cwd=work, env={**st_env, "PU_ST_OUTAGE": "1"}, check=False).returncode
+        keep = keep or outage_code != 0
+        if st_code == 0 and outage_code != 0:
+            print("FAILED: the outage pass found failures (answers to an outage not as documented)", file=sys.stderr)
+            st_code = outage_code
 
         seen: dict[str, set[int]] = {}
         other_methods: set[int] = set()
