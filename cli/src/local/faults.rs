@@ -170,7 +170,8 @@ impl Faults {
             .into_iter()
             .map(|rule| Active {
                 until: match rule.limit {
-                    Limit::For(d) => Some(now + d),
+                    // A limit past the end of time is no limit (and must not panic).
+                    Limit::For(d) => now.checked_add(d),
                     _ => None,
                 },
                 left: match rule.limit {
@@ -484,6 +485,8 @@ mod tests {
         assert_eq!(faults.pick("dynamodb", "PutItem"), Some(Kind::Conditional));
         faults.set("s3:down:0ms").unwrap();
         assert_eq!(faults.pick("s3", "HeadObject"), None);
+        faults.set("s3:down:18446744073709551615s").unwrap();
+        assert_eq!(faults.pick("s3", "HeadObject"), Some(Kind::Down));
         faults.set("").unwrap();
         assert_eq!(faults.pick("dynamodb", "PutItem"), None);
         assert_eq!(faults.describe()["rules"], serde_json::json!([]));

@@ -440,11 +440,14 @@ impl LocalStack {
         let ownership = backend.ownership.clone();
         let (delays, failures) = (options.retry_delays, options.data_dir.join(FAILURES_FILE));
         tasks.push(tokio::spawn(async move {
+            // Each event on its own, as Lambda runs them: a failing one waits for its retries
+            // without holding up the next. Held in a set, so that stopping the stack (which
+            // aborts this task and drops the set) stops the ones still waiting too.
+            let mut deliveries = tokio::task::JoinSet::new();
             while let Some(created) = events.recv().await {
-                // Each event on its own, as Lambda runs them: a failing one waits for its
-                // retries without holding up the next.
+                while deliveries.try_join_next().is_some() {}
                 let (ownership, failures) = (ownership.clone(), failures.clone());
-                tokio::spawn(async move {
+                deliveries.spawn(async move {
                     let event = created.to_event(REGION);
                     if let Ok(report) = deliver(&ownership, event, delays, &failures).await {
                         for record in report.records {

@@ -18,6 +18,9 @@ struct FileList {
     next_cursor: Option<String>,
 }
 
+/// Store pages read at most for one answer.
+const MAX_READS: usize = 4;
+
 #[tracing::instrument(skip_all, fields(owner = %owner))]
 pub async fn handle(
     deps: &Deps,
@@ -47,7 +50,18 @@ pub async fn handle(
             )
         })?),
     };
-    let page = deps.records.list(owner, limit, before).await?;
+    let mut page = deps.records.list(owner, limit, before).await?;
+    // Tombstones (deleted files, cancelled uploads) count towards a store page but are not
+    // shown: read on (a few pages at most) rather than answer a short or empty page.
+    for _ in 1..MAX_READS {
+        let shown = u32::try_from(page.records.len()).unwrap_or(limit);
+        let Some(next) = page.next.filter(|_| shown < limit) else {
+            break;
+        };
+        let more = deps.records.list(owner, limit - shown, Some(next)).await?;
+        page.records.extend(more.records);
+        page.next = more.next;
+    }
     Ok(json_response(
         StatusCode::OK,
         &FileList {

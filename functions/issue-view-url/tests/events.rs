@@ -619,6 +619,55 @@ async fn list_is_newest_first_and_pages_with_a_cursor() {
 }
 
 #[tokio::test]
+async fn deleted_files_never_show_and_never_leave_an_empty_page() {
+    let w = world();
+    let owner = OwnerId::from_sub(SUB).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        let id = FileId::generate();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        w.records
+            .create(
+                &record(SUB, &id.to_string(), FileStatus::Ready, 1_795_350_000 + i),
+                &UNLIMITED,
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    // The six newest deleted: their tombstones fill the first store pages of two.
+    for id in &ids[2..] {
+        w.records.delete(&owner, *id).await.unwrap();
+    }
+    let mut ev = event("api-get-files.json");
+    ev["rawQueryString"] = Value::String("limit=2".into());
+    let (status, _, body) = call(&w.deps, &ev).await;
+    assert_eq!(status, 200, "{body}");
+    let shown: Vec<&str> = body["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(shown, [ids[1].to_string(), ids[0].to_string()], "{body}");
+    assert_eq!(body["next_cursor"], Value::Null, "{body}");
+    // GET of a deleted file: like any missing file.
+    let mut ev = event("api-get-file.json");
+    let path = format!("/files/{}", ids[5]);
+    ev["rawPath"] = Value::String(path.clone());
+    ev["requestContext"]["http"]["path"] = Value::String(path);
+    ev["pathParameters"]["file_id"] = Value::String(ids[5].to_string());
+    let (status, _, body) = call(&w.deps, &ev).await;
+    assert_eq!(
+        (status, body),
+        (
+            404,
+            json!({"error": "file_not_found", "message": "no such file"})
+        )
+    );
+}
+
+#[tokio::test]
 async fn delete_removes_the_object_and_the_record() {
     let w = world();
     let key = ObjectKey::new(
