@@ -101,15 +101,7 @@ async fn each_dependency_failing_is_a_503_with_retry_after_and_nothing_is_half_m
 
     // Nothing half made: the kept file is whole and viewable, nothing else was recorded or
     // reserved (one more upload fits in the quota of two, a second does not).
-    let (status, list) = run.json("GET", "/files", Some(&alice), None).await;
-    assert_eq!(status, 200, "{list}");
-    let ids: Vec<&str> = list["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .filter_map(|f| f["file_id"].as_str())
-        .collect();
-    assert_eq!(ids, [kept.as_str()], "{list}");
+    assert_eq!(run.listed("alice").await, [kept.as_str()]);
     let (status, view) = run
         .json("GET", &format!("{file}/url"), Some(&alice), None)
         .await;
@@ -145,15 +137,7 @@ async fn lost_races_are_retried_and_throttled_calls_get_through_on_the_sdks_retr
     let file_id = run
         .upload("alice", "raced.txt", "text/plain", b"race")
         .await;
-    let plan: Value = run
-        .http
-        .get(format!("{}/local/faults", run.stack.api_url))
-        .send()
-        .await
-        .expect("the API answers")
-        .json()
-        .await
-        .expect("JSON");
+    let plan = run.fault_plan().await;
     assert_eq!(
         plan["rules"],
         json!([
@@ -232,15 +216,8 @@ async fn an_upload_during_a_minute_long_dynamodb_outage_becomes_ready_on_lambdas
 
     run.faults("dynamodb:down:60s").await;
     let outage = Instant::now();
-    let mut put = run
-        .http
-        .put(issued["upload"]["url"].as_str().expect("a URL"))
-        .body(bytes.to_vec());
-    for (name, value) in issued["upload"]["headers"].as_object().expect("headers") {
-        put = put.header(name.as_str(), value.as_str().expect("a value"));
-    }
     // S3 is up: the upload lands; its ObjectCreated event's first attempt fails.
-    assert_eq!(put.send().await.expect("S3 answers").status(), 200);
+    assert_eq!(run.put_issued(&issued, bytes).await, 200);
     let path = format!("/files/{file_id}");
     let answer = run.call("GET", &path, Some(&alice), Body::None).await;
     assert_unavailable(&answer, "dependency_unavailable", "during the outage");
@@ -289,14 +266,7 @@ async fn an_event_that_fails_three_times_is_kept_and_a_replay_settles_it() {
     let file_id = issued["file_id"].as_str().expect("a file id").to_owned();
     let key = format!("users/alice/{file_id}");
     run.faults("dynamodb:down").await;
-    let mut put = run
-        .http
-        .put(issued["upload"]["url"].as_str().expect("a URL"))
-        .body(b"kept".to_vec());
-    for (name, value) in issued["upload"]["headers"].as_object().expect("headers") {
-        put = put.header(name.as_str(), value.as_str().expect("a value"));
-    }
-    assert_eq!(put.send().await.expect("S3 answers").status(), 200);
+    assert_eq!(run.put_issued(&issued, b"kept").await, 200);
 
     // The same event, delivered with Lambda's three attempts (waits shortened).
     let etag = run

@@ -14,17 +14,6 @@ fn body(name: &str) -> Value {
     json!({"filename": name, "content_type": "text/plain", "size": 4})
 }
 
-async fn put(run: &Running, issued: &Value, bytes: &[u8]) -> u16 {
-    let mut put = run
-        .http
-        .put(issued["upload"]["url"].as_str().expect("a URL"))
-        .body(bytes.to_vec());
-    for (name, value) in issued["upload"]["headers"].as_object().expect("headers") {
-        put = put.header(name.as_str(), value.as_str().expect("a value"));
-    }
-    put.send().await.expect("S3 answers").status().as_u16()
-}
-
 /// What alice sees of `file_id` and of her files, and whether its object exists, once the
 /// stack has had time to handle every event.
 async fn assert_gone(run: &Running, file_id: &str, what: &str) {
@@ -73,7 +62,7 @@ async fn a_cancelled_upload_that_lands_anyway_is_removed_not_adopted() {
         204
     );
     assert_eq!(
-        put(&run, &issued, b"late").await,
+        run.put_issued(&issued, b"late").await,
         200,
         "S3 still takes the URL"
     );
@@ -118,15 +107,7 @@ async fn a_cancelled_upload_that_lands_anyway_is_removed_not_adopted() {
 
     // Nothing of either counts: the one upload the quota allows still fits, and it lands.
     let kept = run.upload("alice", "kept.txt", "text/plain", b"kept").await;
-    let (status, list) = run.json("GET", "/files", Some(&alice), None).await;
-    assert_eq!(status, 200);
-    let ids: Vec<&str> = list["files"]
-        .as_array()
-        .expect("files")
-        .iter()
-        .filter_map(|f| f["file_id"].as_str())
-        .collect();
-    assert_eq!(ids, [kept.as_str()]);
+    assert_eq!(run.listed("alice").await, [kept.as_str()]);
     run.stop().await;
 }
 
@@ -143,19 +124,10 @@ async fn a_delete_racing_the_ownership_function_leaves_neither_object_nor_record
     // The ownership function will HEAD the object, then read the record 3 s late: the
     // owner's DELETE runs in between (the object deleted, then the record).
     run.faults("dynamodb.GetItem:slow=3s:1x").await;
-    assert_eq!(put(&run, &issued, b"race").await, 200);
+    assert_eq!(run.put_issued(&issued, b"race").await, 200);
     let mut started = false;
     for _ in 0..40 {
-        let plan: Value = run
-            .http
-            .get(format!("{}/local/faults", run.stack.api_url))
-            .send()
-            .await
-            .expect("the API answers")
-            .json()
-            .await
-            .expect("JSON");
-        if plan["rules"][0]["active"] == false {
+        if run.fault_plan().await["rules"][0]["active"] == false {
             started = true;
             break;
         }

@@ -268,19 +268,23 @@ def main() -> int:
         # knows it and also sends each operation without it and with a made-up one.
         config = work / "schemathesis.toml"
         config.write_text(f'[auth.openapi.jwt]\nbearer = "{tokens["alice"]}"\n')
-        command = [
-            st, "--config-file", str(config), "run", str(doc_path),
-            "--url", stack.api,
-            "--checks", ",".join(CHECKS),
-            "--mode", "all",
-            "--phases", "examples,coverage,fuzzing,stateful",
-            "--max-examples", str(args.max_examples),
-            "--seed", seed_value,
-            "--workers", args.workers,
-            "--generation-database", "none",
-            "--request-timeout", "30",
-            "--no-color",
-        ]
+
+        def st_run(checks: list[str], mode: str, phases: str, max_examples: int) -> list[str]:
+            return [
+                st, "--config-file", str(config), "run", str(doc_path),
+                "--url", stack.api,
+                "--checks", ",".join(checks),
+                "--mode", mode,
+                "--phases", phases,
+                "--max-examples", str(max_examples),
+                "--seed", seed_value,
+                "--workers", args.workers,
+                "--generation-database", "none",
+                "--request-timeout", "30",
+                "--no-color",
+            ]
+
+        command = st_run(CHECKS, "all", "examples,coverage,fuzzing,stateful", args.max_examples)
         if args.report_dir:
             command += ["--report", "junit,ndjson", "--report-dir", str(Path(args.report_dir).resolve())]
         command += args.st_args
@@ -295,19 +299,7 @@ def main() -> int:
         stack = Stack(binary, port, work / "data", {**env, "PRIVATE_UPLOADS_FAULTS": OUTAGE}, "up-outage.log")
         stack.wait_ready()
         print(f"== up is ready again with every dependency down ({OUTAGE})", flush=True)
-        outage = [
-            st, "--config-file", str(config), "run", str(doc_path),
-            "--url", stack.api,
-            "--checks", ",".join(OUTAGE_CHECKS),
-            "--mode", "positive",
-            "--phases", "fuzzing",
-            "--max-examples", "2",
-            "--seed", seed_value,
-            "--workers", args.workers,
-            "--generation-database", "none",
-            "--request-timeout", "30",
-            "--no-color",
-        ]
+        outage = st_run(OUTAGE_CHECKS, "positive", "fuzzing", 2)
         print("== " + " ".join(outage), flush=True)
         outage_code = subprocess.run(outage, cwd=work, env={**st_env, "PU_ST_OUTAGE": "1"}, check=False).returncode
         keep = keep or outage_code != 0

@@ -151,14 +151,7 @@ impl Running {
             .json("POST", "/uploads", Some(&token), Some(body))
             .await;
         assert_eq!(status, 201, "{issued}");
-        let mut put = self
-            .http
-            .put(issued["upload"]["url"].as_str().expect("a URL"))
-            .body(bytes.to_vec());
-        for (name, value) in issued["upload"]["headers"].as_object().expect("headers") {
-            put = put.header(name.as_str(), value.as_str().expect("a value"));
-        }
-        assert_eq!(put.send().await.expect("S3 answers").status(), 200);
+        assert_eq!(self.put_issued(&issued, bytes).await, 200);
         let file_id = issued["file_id"].as_str().expect("a file id").to_owned();
         let mut file = serde_json::Value::Null;
         for _ in 0..100 {
@@ -172,6 +165,45 @@ impl Running {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("{file_id} never became ready: {file}");
+    }
+
+    /// PUT `bytes` to the presigned URL of a `POST /uploads` answer, with the headers it
+    /// names, as a browser does: S3's status.
+    pub async fn put_issued(&self, issued: &Value, bytes: &[u8]) -> u16 {
+        let mut put = self
+            .http
+            .put(issued["upload"]["url"].as_str().expect("a URL"))
+            .body(bytes.to_vec());
+        for (name, value) in issued["upload"]["headers"].as_object().expect("headers") {
+            put = put.header(name.as_str(), value.as_str().expect("a value"));
+        }
+        put.send().await.expect("S3 answers").status().as_u16()
+    }
+
+    /// The file ids `GET /files` lists for `user`, newest first (one page).
+    pub async fn listed(&self, user: &str) -> Vec<String> {
+        let (status, list) = self
+            .json("GET", "/files", Some(&self.token(user)), None)
+            .await;
+        assert_eq!(status, 200, "{list}");
+        list["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .filter_map(|f| f["file_id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// `GET /local/faults`: the fault plan, and which rules still apply.
+    pub async fn fault_plan(&self) -> Value {
+        self.http
+            .get(format!("{}/local/faults", self.stack.api_url))
+            .send()
+            .await
+            .expect("the API answers")
+            .json()
+            .await
+            .expect("JSON")
     }
 
     /// `GET /files/{file_id}` as `user`, polled until the file exists (an upload by
