@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::errors::store_error;
 use super::sdk::SdkConfig;
@@ -224,8 +224,8 @@ fn usage_from_item(item: &Item) -> Result<(Usage, u64), StoreError> {
 
 /// What a change does to the record it read.
 enum Step {
-    /// Write this record (or, `None`, delete it).
-    Write(Option<Box<FileRecord>>),
+    /// Write this record (records are never removed: a delete writes a tombstone).
+    Write(Box<FileRecord>),
     /// Nothing to write: answer this.
     Done(Applied),
 }
@@ -270,7 +270,7 @@ impl DynamoRecords {
             let before_record = before.as_ref().map(from_item).transpose()?;
             let after = match step(before_record.as_ref())? {
                 Step::Done(applied) => return Ok(applied),
-                Step::Write(after) => after.map(|record| *record),
+                Step::Write(after) => *after,
             };
             let usage_before = self.read(usage_key(owner), "GetItem").await?;
             let (mut usage, version) = match &usage_before {
@@ -284,12 +284,12 @@ impl DynamoRecords {
             account(
                 &mut usage,
                 before_record.as_ref(),
-                after.as_ref(),
+                Some(&after),
                 limits,
                 now,
             )?;
 
-            let record_write = self.record_write(owner, file_id, before_record.as_ref(), after)?;
+            let record_write = self.record_write(before_record.as_ref(), &after)?;
             let usage_write = self.usage_write(owner, &usage, version)?;
             let result = self
                 .client
@@ -316,13 +316,11 @@ impl DynamoRecords {
         ))
     }
 
-    /// Write (or delete) the record, on condition that it is as it was read.
+    /// Write the record, on condition that it is as it was read.
     fn record_write(
         &self,
-        owner: &OwnerId,
-        file_id: FileId,
         before: Option<&FileRecord>,
-        after: Option<FileRecord>,
+        after: &FileRecord,
     ) -> Result<TransactWriteItem, StoreError> {
         let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Failed(e.to_string());
         let (condition, values): (&str, Vec<(&str, AttributeValue)>) = match before {
@@ -351,32 +349,15 @@ impl DynamoRecords {
         };
         let values: Option<HashMap<String, AttributeValue>> = (!values.is_empty())
             .then(|| values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
-        let item = match after {
-            Some(record) => TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(to_item(&record)))
-                        .condition_expression(condition)
-                        .set_expression_attribute_names(Some(names(before.is_some())))
-                        .set_expression_attribute_values(values)
-                        .build()
-                        .map_err(built)?,
-                )
-                .build(),
-            None => TransactWriteItem::builder()
-                .delete(
-                    Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key(owner, file_id)))
-                        .condition_expression(condition)
-                        .set_expression_attribute_names(Some(names(before.is_some())))
-                        .set_expression_attribute_values(values)
-                        .build()
-                        .map_err(built)?,
-                )
-                .build(),
-        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(after)))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names(before.is_some())))
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(built)?;
+        let item = TransactWriteItem::builder().put(put).build();
         Ok(item)
     }
 
@@ -414,7 +395,7 @@ impl FileRecords for DynamoRecords {
             limits,
             |before| match before {
                 Some(_) => Err(StoreError::AlreadyExists),
-                None => Ok(Step::Write(Some(Box::new(record.clone())))),
+                None => Ok(Step::Write(Box::new(record.clone()))),
             },
         )
         .await
@@ -486,7 +467,7 @@ impl FileRecords for DynamoRecords {
             Ok(match before {
                 None => Step::Done(Applied::Superseded),
                 Some(record) if !record.is_live() => Step::Done(Applied::Superseded),
-                Some(record) => Step::Write(Some(Box::new(record.tombstone(now)))),
+                Some(record) => Step::Write(Box::new(record.tombstone(now))),
             })
         })
         .await
@@ -510,7 +491,7 @@ impl FileRecords for DynamoRecords {
                 Some(record) => {
                     let mut after = record.clone();
                     after.apply(sequencer, outcome);
-                    Step::Write(Some(Box::new(after)))
+                    Step::Write(Box::new(after))
                 }
             })
         })
@@ -530,7 +511,7 @@ impl FileRecords for DynamoRecords {
                 None => {
                     let mut after = record.clone();
                     after.apply(sequencer, outcome);
-                    Step::Write(Some(Box::new(after)))
+                    Step::Write(Box::new(after))
                 }
             })
         })

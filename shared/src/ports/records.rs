@@ -142,22 +142,19 @@ impl MemoryRecords {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Change one record and its owner's usage together, or neither.
+    /// Write one record and its owner's usage together, or neither (records are never
+    /// removed: a delete writes a tombstone).
     fn change(
         tables: &mut Tables,
         before: Option<&FileRecord>,
-        after: Option<FileRecord>,
-        owner: &OwnerId,
-        file_id: FileId,
+        after: FileRecord,
         limits: &QuotaLimits,
     ) -> Result<(), StoreError> {
-        let mut usage = tables.usage.get(owner).cloned().unwrap_or_default();
-        account(&mut usage, before, after.as_ref(), limits, now())?;
+        let owner = after.owner().clone();
+        let mut usage = tables.usage.get(&owner).cloned().unwrap_or_default();
+        account(&mut usage, before, Some(&after), limits, now())?;
         tables.usage.insert(owner.clone(), usage);
-        match after {
-            Some(record) => tables.rows.insert((owner.clone(), file_id), record),
-            None => tables.rows.remove(&(owner.clone(), file_id)),
-        };
+        tables.rows.insert((owner, after.file_id()), after);
         Ok(())
     }
 }
@@ -180,14 +177,7 @@ impl FileRecords for MemoryRecords {
         if tables.rows.contains_key(&key) {
             return Err(StoreError::AlreadyExists);
         }
-        Self::change(
-            &mut tables,
-            None,
-            Some(record.clone()),
-            record.owner(),
-            record.file_id(),
-            limits,
-        )
+        Self::change(&mut tables, None, record.clone(), limits)
     }
 
     async fn get_stored(
@@ -237,14 +227,7 @@ impl FileRecords for MemoryRecords {
             return Ok(());
         }
         let tombstone = before.tombstone(now());
-        Self::change(
-            &mut tables,
-            Some(&before),
-            Some(tombstone),
-            owner,
-            file_id,
-            &NO_LIMITS,
-        )
+        Self::change(&mut tables, Some(&before), tombstone, &NO_LIMITS)
     }
 
     async fn apply(
@@ -264,14 +247,7 @@ impl FileRecords for MemoryRecords {
         }
         let mut after = before.clone();
         after.apply(sequencer, outcome);
-        Self::change(
-            &mut tables,
-            Some(&before),
-            Some(after),
-            owner,
-            file_id,
-            limits,
-        )?;
+        Self::change(&mut tables, Some(&before), after, limits)?;
         Ok(Applied::Yes)
     }
 
@@ -289,14 +265,7 @@ impl FileRecords for MemoryRecords {
         }
         let mut after = record.clone();
         after.apply(sequencer, outcome);
-        Self::change(
-            &mut tables,
-            None,
-            Some(after),
-            record.owner(),
-            record.file_id(),
-            limits,
-        )?;
+        Self::change(&mut tables, None, after, limits)?;
         Ok(Applied::Yes)
     }
 
