@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use lambda_http::{Body, Request};
-use private_uploads::local::moto::find_moto_server;
+use private_uploads::local::moto::{MotoSearch, find_moto_python};
 use private_uploads::local::stack::{Backend, BackendOptions};
 use serde_json::Value;
 
@@ -44,13 +44,19 @@ impl std::ops::Deref for Stack {
     }
 }
 
-/// moto from `MOTO_SERVER` or the workspace's `.venv`; a test without it fails and says how
-/// to get it.
-pub fn moto_program() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace");
-    find_moto_server(workspace).unwrap_or_else(|hint| panic!("{hint}"))
+/// A Python with moto (`MOTO_SERVER`'s, the workspace's `.venv`, or one on PATH); a test
+/// without it fails and says how to get it.
+/// Asked once per test binary (a probe imports moto, about a second).
+pub fn moto_python() -> PathBuf {
+    static PYTHON: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace");
+            find_moto_python(&MotoSearch::from_env(workspace)).unwrap_or_else(|e| panic!("{e}"))
+        })
+        .clone()
 }
 
 /// A tool from the test virtualenv: `$ENV_VAR` if set (./scripts/test sets it), else
@@ -77,7 +83,7 @@ impl Stack {
         let dir = tempfile::tempdir().expect("temp dir");
         let backend = Backend::start(BackendOptions {
             data_dir: dir.path().to_owned(),
-            moto_program: moto_program(),
+            moto_python: moto_python(),
             moto_port: 0,
             s3_port: 0,
             cdn_base: CDN.into(),

@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use private_uploads::local::stack::{KEY_PAIR_ID, LocalStack, StackOptions};
+use private_uploads::local::stack::{KEY_PAIR_ID, LAMBDA_RETRY_DELAYS, LocalStack, StackOptions};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use shared::cloudfront::SigningKey;
 
-use crate::moto_program;
+use crate::moto_python;
 
 pub struct Running {
     pub stack: LocalStack,
@@ -47,6 +47,16 @@ impl Running {
     /// Start with faults in the functions' AWS calls from the first call on, as `up` does
     /// with `PRIVATE_UPLOADS_FAULTS` (see `cli/src/local/faults.rs`).
     pub async fn start_faulty(overrides: &[(&str, &str)], faults: &str) -> Self {
+        Self::start_retrying(overrides, faults, LAMBDA_RETRY_DELAYS).await
+    }
+
+    /// Start with the ownership function's retries after `retry_delays` instead of Lambda's
+    /// minute and two: the same retries, in a test's time.
+    pub async fn start_retrying(
+        overrides: &[(&str, &str)],
+        faults: &str,
+        retry_delays: [Duration; 2],
+    ) -> Self {
         // `RUST_LOG=info cargo test …` shows what the stack logs.
         if std::env::var_os("RUST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
@@ -55,12 +65,13 @@ impl Running {
                 .try_init();
         }
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut options = StackOptions::with_port(dir.path().to_owned(), moto_program(), 0);
+        let mut options = StackOptions::with_port(dir.path().to_owned(), moto_python(), 0);
         options.overrides = overrides
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         options.faults = faults.to_owned();
+        options.retry_delays = retry_delays;
         let stack = LocalStack::start(options)
             .await
             .unwrap_or_else(|e| panic!("{e}"));

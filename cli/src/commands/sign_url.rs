@@ -100,8 +100,7 @@ pub fn sign_urls(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commands::keygen::keygen;
-    use crate::keys::KeyKind;
+    use crate::keys::{KeyKind, generate};
     use shared::cloudfront::{VerifyingKey, ViewerRequest, verify_signed_url};
 
     #[test]
@@ -119,9 +118,9 @@ mod tests {
 
     #[test]
     fn urls_come_from_arguments_or_lines_and_verify() {
-        let (public, secret) = keygen(KeyKind::Rsa, "K1").unwrap();
-        let secret: serde_json::Value = serde_json::from_str(&secret).unwrap();
-        let key = SigningKey::from_pem("K1", secret["private_key_pem"].as_str().unwrap()).unwrap();
+        let pair = generate(KeyKind::Rsa).unwrap();
+        let public = pair.public_pem;
+        let key = SigningKey::from_pem("K1", &pair.private_pem).unwrap();
         let stdin = "https://d.example/a\n\n  https://d.example/b?x=1  \n";
         let signed = sign_urls(
             &key,

@@ -3,31 +3,48 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use super::shell_word;
+use super::{checkout, shell_word};
+use crate::local::moto::{MotoSearch, ensure_installed, find_moto_python};
 use crate::local::stack::{LocalStack, StackOptions};
-use crate::local::template::Template;
+use crate::local::template::{EnvValue, Template};
 
-pub fn run(port: u16, data_dir: PathBuf, web_dir: Option<PathBuf>) -> Result<(), String> {
+/// `up`'s arguments (`main.rs` documents each).
+pub struct UpOptions {
+    pub port: u16,
+    pub data_dir: PathBuf,
+    pub web_dir: Option<PathBuf>,
+    pub faults: String,
+    pub moto_server: Option<PathBuf>,
+    pub log: String,
+}
+
+pub fn run(up: UpOptions) -> Result<(), String> {
     // The functions' own log set-up (its ceiling keeps secrets out at every level).
-    let directives = std::env::var("RUST_LOG")
-        .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn".to_owned());
     let _ = tracing_subscriber::util::SubscriberInitExt::try_init(shared::logging::subscriber(
-        &directives,
+        &up.log,
         shared::logging::Format::Coloured,
         std::io::stderr,
     ));
-    let project = std::env::current_dir().map_err(|e| e.to_string())?;
-    let moto = crate::local::moto::ensure_installed(&project)?;
-    std::fs::create_dir_all(&data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
-    let data_dir = data_dir
+    let project = checkout();
+    let moto = match &up.moto_server {
+        Some(server) => find_moto_python(&MotoSearch {
+            moto_server: Some(server.into()),
+            ..MotoSearch::from_env(&project)
+        })
+        .map_err(|e| e.to_string())?,
+        None => ensure_installed(&project)?,
+    };
+    eprintln!("moto: {}", moto.display());
+    std::fs::create_dir_all(&up.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", up.data_dir.display()))?;
+    let data_dir = up
+        .data_dir
         .canonicalize()
-        .map_err(|e| format!("cannot resolve {}: {e}", data_dir.display()))?;
-    let mut options = StackOptions::with_port(data_dir.clone(), moto, port);
+        .map_err(|e| format!("cannot resolve {}: {e}", up.data_dir.display()))?;
+    let mut options = StackOptions::with_port(data_dir.clone(), moto, up.port);
     options.overrides = tunable_overrides(&Template::load()?);
-    // Faults in the functions' AWS calls from the start (README, "Faults on demand").
-    options.faults = std::env::var("PRIVATE_UPLOADS_FAULTS").unwrap_or_default();
-    if let Some(dir) = web_dir {
+    options.faults = up.faults;
+    if let Some(dir) = up.web_dir {
         if !dir.join("index.html").is_file() {
             return Err(format!("--web-dir {}: no index.html there", dir.display()));
         }
@@ -39,6 +56,11 @@ pub fn run(port: u16, data_dir: PathBuf, web_dir: Option<PathBuf>) -> Result<(),
 
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
+        eprintln!(
+            "starting: moto on 127.0.0.1:{}, then the S3, CDN and API stand-ins (data in {})…",
+            options.moto_port,
+            data_dir.display()
+        );
         let stack = LocalStack::start(options).await?;
         let outputs = &stack.outputs;
         println!("private-uploads is up:");
@@ -74,7 +96,7 @@ pub fn run(port: u16, data_dir: PathBuf, web_dir: Option<PathBuf>) -> Result<(),
 }
 
 /// The function settings a stack parameter sets, taken from `up`'s own environment: the
-/// same knobs a deployment has (see the README's Configure table).
+/// same knobs a deployment has (docs/operations.md, "Configure").
 fn tunable_overrides(template: &Template) -> Vec<(String, String)> {
     let mut names: Vec<&str> = template
         .functions
@@ -100,4 +122,40 @@ fn token_command(data_dir: &std::path::Path) -> String {
         shell_word(&program),
         shell_word(&data_dir.display().to_string())
     )
+}
+
+/// The settings `up` takes from its environment, with the template's defaults, for `up
+/// --help`.
+pub fn settings_help() -> String {
+    let Ok(template) = Template::load() else {
+        return String::new();
+    };
+    let mut settings: Vec<(String, String)> = template
+        .functions
+        .values()
+        .flat_map(|f| f.environment.iter())
+        .filter_map(|(name, value)| match value {
+            EnvValue::Parameter {
+                name: parameter,
+                default,
+            } => Some((
+                name.clone(),
+                format!(
+                    "{parameter}, default {}",
+                    if default.is_empty() { "empty" } else { default }
+                ),
+            )),
+            _ => None,
+        })
+        .collect();
+    settings.sort();
+    settings.dedup();
+    let width = settings.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    let mut help = String::from(
+        "Function settings, read from the environment (the template's parameters; docs/operations.md):\n",
+    );
+    for (name, about) in settings {
+        help.push_str(&format!("  {name:width$}  {about}\n"));
+    }
+    help
 }

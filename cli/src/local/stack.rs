@@ -81,7 +81,7 @@ impl Env for EnvList {
 pub struct BackendOptions {
     /// Keys (kept across runs) and the S3 objects (fresh each run).
     pub data_dir: PathBuf,
-    pub moto_program: PathBuf,
+    pub moto_python: PathBuf,
     pub moto_port: u16,
     pub s3_port: u16,
     /// Where viewers fetch objects: the CDN stand-in's base URL.
@@ -120,7 +120,7 @@ impl Backend {
         let cloudfront_key = load_or_create(&keys_dir, "cloudfront-signing")?;
         let public_key_path = keys_dir.join("cloudfront-signing.pub.pem");
 
-        let moto = Moto::start(&options.moto_program, options.moto_port).await?;
+        let moto = Moto::start(&options.moto_python, options.moto_port).await?;
         let s3_root = options.data_dir.join("s3");
         // moto keeps DynamoDB in memory, so objects from an earlier run would have no records.
         if s3_root.exists() {
@@ -193,7 +193,7 @@ impl Backend {
             ("CREDENTIALS_ROLE_ARN", CREDENTIALS_ROLE_ARN.to_owned()),
             // The key group's keys: left empty, because the CDN stand-in's key group changes
             // while it runs (`trust`, `distrust`); the view function then signs with the
-            // secret's active key unchecked (README, emulator table).
+            // secret's active key unchecked (docs/testing.md, the emulators' gaps).
             ("TRUSTED_KEY_1", String::new()),
             ("TRUSTED_KEY_2", String::new()),
         ]);
@@ -303,7 +303,7 @@ pub async fn deliver(
 
 pub struct StackOptions {
     pub data_dir: PathBuf,
-    pub moto_program: PathBuf,
+    pub moto_python: PathBuf,
     /// The HTTP API and the page. 0 picks a free port; so do the others.
     pub api_port: u16,
     pub s3_port: u16,
@@ -320,11 +320,11 @@ pub struct StackOptions {
 
 impl StackOptions {
     /// The ports `up --port P` uses: the API on P, S3 on P+1, the CDN on P+2, moto on P+3.
-    pub fn with_port(data_dir: PathBuf, moto_program: PathBuf, port: u16) -> Self {
+    pub fn with_port(data_dir: PathBuf, moto_python: PathBuf, port: u16) -> Self {
         let next = |n: u16| if port == 0 { 0 } else { port.saturating_add(n) };
         Self {
             data_dir,
-            moto_program,
+            moto_python,
             api_port: port,
             s3_port: next(1),
             cdn_port: next(2),
@@ -378,7 +378,7 @@ impl LocalStack {
 
         let mut backend = Backend::start(BackendOptions {
             data_dir: options.data_dir.clone(),
-            moto_program: options.moto_program,
+            moto_python: options.moto_python,
             moto_port: options.moto_port,
             s3_port: options.s3_port,
             cdn_base: cdn_url.clone(),
