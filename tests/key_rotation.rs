@@ -1,4 +1,4 @@
-//! A signing-key rotation under traffic, as the README's runbook does it, with no refused
+//! A signing-key rotation under traffic, as the runbook (docs/operations.md) does it, with no refused
 //! request: a stream of viewers asks for view URLs and fetches them through the CDN while
 //! the next key joins the key group (the template's second slot), joins the secret
 //! (`private-uploads rotate-key add`), becomes the active one (`activate`), and the old key

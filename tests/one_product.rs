@@ -271,8 +271,11 @@ async fn the_local_stack_serves_what_the_template_deploys() {
         "AWS_ENDPOINT_URL_STS",
         "AWS_ENDPOINT_URL",
     ]);
-    let readme =
-        std::fs::read_to_string(format!("{}/../README.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let configure_doc = std::fs::read_to_string(format!(
+        "{}/../docs/operations.md",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     for id in [UPLOAD_FUNCTION, VIEW_FUNCTION, OWNERSHIP_FUNCTION] {
         let spec = template.function(id).unwrap();
         let local = EnvList(run.stack.backend.environments[id].clone());
@@ -328,8 +331,8 @@ async fn the_local_stack_serves_what_the_template_deploys() {
                 }
             }
             assert!(
-                readme.contains(&format!("`{name}`")),
-                "README's Configure table does not mention {name}"
+                configure_doc.contains(&format!("`{name}`")),
+                "docs/operations.md's Configure table does not mention {name}"
             );
         }
     }

@@ -12,7 +12,7 @@ response_schema_conformance, status_code_conformance, content_type_conformance,
 response_headers_conformance, ignored_auth (a request without, or with a made-up, token is
 refused), and not_another_users_file (hooks.py: bob's file ids get alice 400 or 404 only).
 Then it restarts `up` (same keys, so the same tokens) with every dependency down
-(PRIVATE_UPLOADS_FAULTS, see the README's *Faults on demand*) and runs a short positive pass
+(PRIVATE_UPLOADS_FAULTS, see docs/local-stack.md, *Faults on demand*) and runs a short positive pass
 checking that the outage answers are the documented 503s (schema, status, content type,
 `Retry-After`). It prints the statuses seen per operation next to the documented ones, stops
 `up`, and exits non-zero when schemathesis found a failure or a documented status was not

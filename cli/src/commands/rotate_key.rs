@@ -1,6 +1,6 @@
 //! `private-uploads rotate-key`: one step of a signing-key rotation, applied to the secret's
 //! JSON (read on stdin, written to stdout, so that it sits between `aws secretsmanager
-//! get-secret-value` and `put-secret-value`; the README's runbook shows the pipeline).
+//! get-secret-value` and `put-secret-value`; docs/operations.md, "Rotate the signing key", shows the pipeline).
 //!
 //! - `add --key-pair-id K2 --key-file next.pem`: the next key joins the secret (a single-key
 //!   secret becomes `{"active": …, "keys": […]}`); the active key does not change.

@@ -3,7 +3,7 @@
 //! loaded by `<img src>` alone. A custom policy whose resource is
 //! `https://<cdn>/users/<owner>/*`, valid for `ViewUrlMaxSeconds`; the cookies are scoped to
 //! that path, `Secure`, `HttpOnly`, `SameSite=Strict`, and to `COOKIE_DOMAIN` when set (the
-//! CDN and the API on subdomains of the app's domain: see the README).
+//! CDN and the API on subdomains of the app's domain: see docs/operations.md, "Gallery cookies: domains").
 
 use chrono::Utc;
 use lambda_http::http::StatusCode;
