@@ -1,11 +1,11 @@
-//! The functions' release binaries, run as Lambda runs them: a local implementation of the
+//! The functions' bootstraps, run as Lambda runs them: a local implementation of the
 //! Lambda Runtime API (the `AWS_LAMBDA_RUNTIME_API` endpoint a `bootstrap` polls) hands each
 //! binary the very files in `events/` and collects what it answers. The binaries talk to the
 //! emulators (moto, the verifying S3) through the standard `AWS_ENDPOINT_URL*` variables.
 //!
-//! Needs the release binaries: `cargo build --release -p issue-upload-url -p issue-view-url
-//! -p record-ownership` (./scripts/test builds them first). `FUNCTION_BINARIES` may name the
-//! directory holding them.
+//! Needs the binaries: `FUNCTION_BINARIES` names the directory holding them (./scripts/test
+//! gives the debug builds it makes; `target/debug` is the default). The release builds for
+//! arm64 are `scripts/sam-build`'s, which cannot run here.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -152,12 +152,12 @@ fn binary(name: &str) -> PathBuf {
                 .unwrap_or_else(|| {
                     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"))
                 });
-            target.join("release")
+            target.join("debug")
         });
     let path = dir.join(name);
     assert!(
         path.is_file(),
-        "{} is missing: build the release binaries with `cargo build --release -p issue-upload-url -p issue-view-url -p record-ownership` (./scripts/test does), or set FUNCTION_BINARIES",
+        "{} is missing: build the functions with `cargo build --workspace --all-targets` (./scripts/test does), or set FUNCTION_BINARIES to where they are",
         path.display()
     );
     path
@@ -288,7 +288,7 @@ fn common() -> Vec<(&'static str, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn each_release_binary_answers_its_events_under_the_runtime_api() {
+async fn each_bootstrap_answers_its_events_under_the_runtime_api() {
     let stack = Stack::start().await;
     stack
         .s3_client
