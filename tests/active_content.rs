@@ -1,6 +1,6 @@
 //! Active content cannot reach a viewer as a page: script-capable types are refused unless
 //! the operator names them, and the CDN serves every file with nosniff, a sandbox CSP and
-//! HSTS, and every file but a raster image or a PDF as an attachment. The template's
+//! HSTS, and every file but a raster image as an attachment (a PDF too). The template's
 //! CloudFront Function (run here in Node) and the local CDN (Rust) decide attachments alike.
 //!
 //! Needs Node.js for the CloudFront Function (./scripts/test installs it) and moto.
@@ -50,7 +50,7 @@ fn cloudfront_function(code: &str, types: &[&str]) -> Vec<Option<String>> {
     let script = format!(
         "{code}\nconst types = JSON.parse(require('fs').readFileSync(0, 'utf8'));\n\
          process.stdout.write(JSON.stringify(types.map((t) => {{\n\
-           const headers = t === '' ? {{}} : {{'content-type': {{value: t + '; charset=utf-8'}}}};\n\
+           const headers = t === '' ? {{}} : {{'content-type': {{value: t}}}};\n\
            const out = handler({{response: {{statusCode: 200, headers}}}});\n\
            return out.headers['content-disposition'] ? out.headers['content-disposition'].value : null;\n\
          }})));"
@@ -83,8 +83,29 @@ fn cloudfront_function(code: &str, types: &[&str]) -> Vec<Option<String>> {
 #[test]
 fn the_cloudfront_function_and_the_local_cdn_decide_attachments_alike() {
     let template = Template::load().unwrap();
-    let decided = cloudfront_function(&template.cdn_viewer_response, TYPES);
-    for (content_type, disposition) in TYPES.iter().zip(decided) {
+    // Each type bare, with a charset, and with a second type hidden behind a comma or in a
+    // quoted parameter (which must always be an attachment).
+    let values: Vec<String> = TYPES
+        .iter()
+        .flat_map(|t| {
+            [
+                (*t).to_owned(),
+                format!("{t}; charset=utf-8"),
+                format!(r#"{t}; a="", text/html, b="""#),
+                format!("{t}, text/html"),
+            ]
+        })
+        .collect();
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    let decided = cloudfront_function(&template.cdn_viewer_response, &values);
+    for (content_type, disposition) in values.iter().zip(decided) {
+        if content_type.contains([',', '"']) {
+            assert_eq!(
+                disposition.as_deref(),
+                Some("attachment"),
+                "{content_type:?}"
+            );
+        }
         let expected = (!served_inline(content_type)).then(|| "attachment".to_owned());
         assert_eq!(disposition, expected, "{content_type:?}");
     }

@@ -136,21 +136,23 @@ async fn another_users_ids_keys_uploads_cursors_cookies_and_credentials_reach_no
         .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
         .collect::<Vec<_>>()
         .join("; ");
+    // Sent raw: each path reaches the CDN as written (checked in its request log), where a
+    // URL parser would have made all three the first one.
     for path in [
         format!("/users/alice/{file}"),
         format!("/users/bob/../alice/{file}"),
         format!("/users/bob/%2e%2e/alice/{file}"),
+        format!("/users/bob/%2E%2E/alice/{file}"),
+        format!("/users/bob/..%2falice/{file}"),
+        format!("/users/bob/./../alice/{file}"),
     ] {
-        let response = run
-            .http
-            .get(format!("{}{path}", run.stack.cdn_url))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let body = response.text().await.unwrap_or_default();
-        assert_eq!(status, 403, "bob's cookies on {path}");
+        let (status, body) = run.cdn_raw(&path, &[("cookie", &cookie)]).await;
+        assert!(
+            run.stack.cdn.requests_seen().contains(&path),
+            "the CDN did not see {path} as sent: {:?}",
+            run.stack.cdn.requests_seen()
+        );
+        assert_eq!(status, 403, "bob's cookies on {path}: {body}");
         clean(&path, &body);
     }
 
@@ -242,7 +244,49 @@ async fn another_users_ids_keys_uploads_cursors_cookies_and_credentials_reach_no
     assert_eq!(status, 200, "{issued}");
     let s3 = client_of(&issued);
     let prefix_key = format!("users/alice/{upload}");
+    // A copy of alice's file into bob's own prefix, whole or as a part of his own upload:
+    // S3 reads the source with the caller's rights (s3:GetObject), which his never grant.
+    let copy_source = format!("{BUCKET}/{target}");
+    let his_key = format!(
+        "{}{}",
+        issued["prefix"].as_str().unwrap(),
+        uuid::Uuid::now_v7()
+    );
+    let his_upload = s3
+        .create_multipart_upload()
+        .bucket(BUCKET)
+        .key(&his_key)
+        .content_type("image/png")
+        .send()
+        .await
+        .expect("his credentials start an upload in his prefix")
+        .upload_id
+        .unwrap();
     let denied = [
+        (
+            "CopyObject",
+            code_of(
+                s3.copy_object()
+                    .bucket(BUCKET)
+                    .key(&his_key)
+                    .copy_source(&copy_source)
+                    .send()
+                    .await,
+            ),
+        ),
+        (
+            "UploadPartCopy",
+            code_of(
+                s3.upload_part_copy()
+                    .bucket(BUCKET)
+                    .key(&his_key)
+                    .upload_id(&his_upload)
+                    .part_number(1)
+                    .copy_source(&copy_source)
+                    .send()
+                    .await,
+            ),
+        ),
         (
             "GetObject",
             code_of(s3.get_object().bucket(BUCKET).key(&target).send().await),
@@ -315,6 +359,10 @@ async fn another_users_ids_keys_uploads_cursors_cookies_and_credentials_reach_no
             "bob's credentials: {action} on alice's prefix"
         );
     }
+    assert!(
+        !run.object_exists(&his_key).await,
+        "no copy of alice's file under bob's prefix"
+    );
 
     // Alice's file and upload are as she left them.
     let (status, mine) = run

@@ -1,9 +1,11 @@
-//! A signing-key rotation under traffic, as the runbook (docs/operations.md) does it, with no refused
-//! request: a stream of viewers asks for view URLs and fetches them through the CDN while
-//! the next key joins the key group (the template's second slot), joins the secret
-//! (`private-uploads rotate-key add`), becomes the active one (`activate`), and the old key
-//! leaves the secret and the key group once every URL it signed has expired. The view
-//! function re-reads the secret every second here (`SIGNING_KEY_REFRESH_SECONDS`).
+//! A signing-key rotation under traffic, as the runbook (docs/operations.md) does it, with no
+//! refused request: a stream of viewers asks for view URLs and fetches them through the CDN
+//! while the next key joins the key group and the view function's trusted keys (a deploy
+//! filling the template's second slot), joins the secret (`private-uploads rotate-key add`),
+//! becomes the active one (`activate`), and the old key leaves the secret and then the key
+//! group (a deploy emptying the first slot) once every URL it signed has expired. The view
+//! function re-reads the secret every second here (`SIGNING_KEY_REFRESH_SECONDS`), and signs
+//! only with a key its `TRUSTED_KEY_*` name, as in production.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -109,9 +111,17 @@ async fn a_key_rotation_under_traffic_refuses_no_viewer() {
         }));
     }
 
-    // 1. Deploy the next public key into the empty slot: the key group trusts both.
+    // 1. Deploy the next public key into the empty slot: the key group trusts both, and so
+    //    does the view function (TRUSTED_KEY_2).
     tokio::time::sleep(Duration::from_secs(1)).await;
-    run.stack.cdn.trust(NEXT, &next.public_pem).unwrap();
+    let old_public = run.stack.backend.cloudfront_key.public_pem.clone();
+    run.stack
+        .deploy_key_slots([
+            Some((KEY_PAIR_ID, &old_public)),
+            Some((NEXT, &next.public_pem)),
+        ])
+        .await
+        .unwrap();
     // 2. Add it to the secret; the old key still signs.
     let added = apply(
         &secret(&run).await,
@@ -126,11 +136,14 @@ async fn a_key_rotation_under_traffic_refuses_no_viewer() {
     // 3. Switch: every container signs with the next key from its next refresh (1 s here).
     put_secret(&run, &apply(&added, &Step::Activate(NEXT)).unwrap()).await;
     // 4. Wait for the refresh and the longest URL lifetime, then drop the old key: from the
-    //    secret, then from the key group.
+    //    secret, then from the key group (a deploy with the first slot empty).
     tokio::time::sleep(Duration::from_secs(2 + URL_SECONDS + 1)).await;
     let current = secret(&run).await;
     put_secret(&run, &apply(&current, &Step::Remove(KEY_PAIR_ID)).unwrap()).await;
-    run.stack.cdn.distrust(KEY_PAIR_ID);
+    run.stack
+        .deploy_key_slots([None, Some((NEXT, &next.public_pem))])
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     running.store(false, Ordering::SeqCst);
 
@@ -163,4 +176,56 @@ async fn a_key_rotation_under_traffic_refuses_no_viewer() {
         Ok(run) => run.stop().await,
         Err(_) => panic!("a viewer still holds the stack"),
     }
+}
+
+/// Runbook step 4 done too early, or a key put under the wrong id: the view function refuses
+/// to sign with a key the key group does not trust (503 `signing_unavailable`), and signs
+/// again once a deploy makes the key group trust it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_the_key_group_does_not_trust_is_never_used_to_sign() {
+    let run = Running::start_with(&[("SIGNING_KEY_REFRESH_SECONDS", "1")]).await;
+    let file_id = run.upload("alice", "a.png", "image/png", &png(50, 1)).await;
+    let token = run.token("alice");
+    let path = format!("/files/{file_id}/url");
+    assert_eq!(run.json("GET", &path, Some(&token), None).await.0, 200);
+
+    let next = generate(KeyKind::Rsa).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let next_file = dir.path().join("next.pem");
+    std::fs::write(&next_file, &next.private_pem).unwrap();
+    let added = apply(
+        &secret(&run).await,
+        &Step::Add {
+            key_pair_id: NEXT,
+            key_file: &next_file,
+        },
+    )
+    .unwrap();
+    put_secret(&run, &apply(&added, &Step::Activate(NEXT)).unwrap()).await;
+    // A fresh container (a deploy that changes nothing of the key slots) has no earlier key
+    // to keep: it must refuse.
+    let old_public = run.stack.backend.cloudfront_key.public_pem.clone();
+    run.stack
+        .deploy_key_slots([Some((KEY_PAIR_ID, &old_public)), None])
+        .await
+        .unwrap();
+    let (status, body) = run.json("GET", &path, Some(&token), None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "signing_unavailable", "{body}");
+
+    // Once the next key is in the key group (and so in TRUSTED_KEY_2), it signs, and the CDN
+    // serves what it signed.
+    run.stack
+        .deploy_key_slots([
+            Some((KEY_PAIR_ID, &old_public)),
+            Some((NEXT, &next.public_pem)),
+        ])
+        .await
+        .unwrap();
+    let (status, body) = run.json("GET", &path, Some(&token), None).await;
+    assert_eq!(status, 200, "{body}");
+    let url = body["url"].as_str().unwrap();
+    assert_eq!(key_pair_id_of(url), NEXT);
+    assert_eq!(run.cdn(url).await.0, 200);
+    run.stop().await;
 }

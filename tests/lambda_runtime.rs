@@ -14,6 +14,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cloudfront_viewer::{TrustedKey, ViewerRequest, verify_signed_url};
 use http::{HeaderValue, Method, StatusCode};
 use integration_tests::Stack;
 use private_uploads::local::server::{HttpResponse, read_body, respond};
@@ -21,7 +22,6 @@ use private_uploads::local::stack::{
     ACCESS_KEY, KEY_PAIR_ID, SECRET, SECRET_KEY, SESSION_TOKEN, TABLE,
 };
 use serde_json::Value;
-use shared::cloudfront::{VerifyingKey, ViewerRequest, verify_signed_url};
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
 use shared::domain::record::{FileRecord, FileStatus, UploadMode};
 use shared::domain::upload::{ByteSize, ContentType, Filename, UploadRequest};
@@ -437,6 +437,10 @@ async fn each_bootstrap_answers_its_events_under_the_runtime_api() {
     config.extend([
         ("CDN_BASE_URL", CDN.into()),
         ("SIGNING_KEY_SECRET_ID", SECRET.into()),
+        (
+            "TRUSTED_KEY_1",
+            format!("{KEY_PAIR_ID} {}", stack.cloudfront_key.public_pem),
+        ),
     ]);
     let view = Function::start("issue-view-url", &stack, &config).await;
     let (status, list) = http_response(view.invoke(event("api-get-files.json")).await);
@@ -458,7 +462,7 @@ async fn each_bootstrap_answers_its_events_under_the_runtime_api() {
     assert_eq!(status, 200, "{url}");
     let url = url["url"].as_str().unwrap();
     assert!(url.starts_with(&format!("{CDN}/{key}?Expires=")), "{url}");
-    let keys = [VerifyingKey::from_pem(KEY_PAIR_ID, &stack.cloudfront_key.public_pem).unwrap()];
+    let keys = [TrustedKey::from_pem(KEY_PAIR_ID, &stack.cloudfront_key.public_pem).unwrap()];
     verify_signed_url(
         &keys,
         &ViewerRequest {

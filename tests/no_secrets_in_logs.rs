@@ -2,7 +2,9 @@
 //! a POST form, view URLs, gallery cookies, temporary credentials used with the AWS SDK,
 //! the CDN serving them) with every log line of every crate captured at TRACE through the
 //! functions' own log filter ([`shared::logging`]), then searched for the bearer token, each
-//! signature we issued, the CloudFront private key and the temporary credentials.
+//! signature we issued, the CloudFront private key and the temporary credentials. A signing
+//! key secret with its fields swapped (the private key where its id belongs) is read too,
+//! by a warm container and by a new one, and what they log about it is searched as well.
 //!
 //! Its own test binary: the subscriber it installs is process-wide.
 
@@ -64,7 +66,8 @@ async fn no_token_signature_key_or_credential_is_logged_even_at_trace() {
     ))
     .expect("the only subscriber of this test binary");
 
-    let run = Running::start().await;
+    // The view function re-reads its secret every second, for the swapped secrets below.
+    let run = Running::start_with(&[("SIGNING_KEY_REFRESH_SECONDS", "1")]).await;
     let token = run.token("alice");
     let mut secrets: Vec<(&str, String)> = vec![
         ("the bearer token", token.clone()),
@@ -191,13 +194,58 @@ async fn no_token_signature_key_or_credential_is_logged_even_at_trace() {
     for line in pem.lines().filter(|l| !l.starts_with("-----")).take(3) {
         secrets.push(("a line of the CloudFront private key", line.to_owned()));
     }
+
+    // An operator's mistake: the secret's fields swapped, so the private key sits where a key
+    // pair id belongs. A warm container's refresh fails (WARN, the old key kept); a new one
+    // has no key (ERROR, 503). Neither line may hold the key.
+    let secrets_manager = aws_sdk_secretsmanager::Client::new(&run.stack.backend.aws);
+    let id = private_uploads::local::stack::KEY_PAIR_ID;
+    let public = run.stack.backend.cloudfront_key.public_pem.clone();
+    let put_secret = |value: serde_json::Value| {
+        let request = secrets_manager
+            .put_secret_value()
+            .secret_id(private_uploads::local::stack::SECRET)
+            .secret_string(value.to_string());
+        async move { request.send().await.unwrap() }
+    };
+    let view_path = format!("/files/{file_id}/url");
+    let view = || run.json("GET", &view_path, Some(&token), None);
+    for swapped in [
+        json!({"key_pair_id": pem, "private_key_pem": id}),
+        json!({"active": pem, "keys": [{"key_pair_id": id, "private_key_pem": pem}]}),
+    ] {
+        // A container that loaded the good secret…
+        put_secret(json!({"key_pair_id": id, "private_key_pem": pem})).await;
+        run.stack
+            .deploy_key_slots([Some((id, &public)), None])
+            .await
+            .unwrap();
+        assert_eq!(view().await.0, 200);
+        // …refreshes to the swapped one and keeps its key; a new container has none.
+        put_secret(swapped).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        assert_eq!(view().await.0, 200, "a warm container keeps its key");
+        run.stack
+            .deploy_key_slots([Some((id, &public)), None])
+            .await
+            .unwrap();
+        let (status, answer) = view().await;
+        assert_eq!(status, 503, "a new container has no key: {answer}");
+    }
     run.stop().await;
 
     let logs = captured.text();
     // The capture works and saw TRACE lines of the stack, the SDK and the runtime.
     let lines = logs.lines().count();
     assert!(lines > 1_000, "only {lines} lines captured");
-    for needle in ["TRACE", "aws_smithy_runtime", "file ready"] {
+    for needle in [
+        "TRACE",
+        "aws_smithy_runtime",
+        "file ready",
+        "signing key refresh failed",
+        "signing key unavailable",
+        "not a key pair id",
+    ] {
         assert!(logs.contains(needle), "no {needle:?} in the captured logs");
     }
     let found: Vec<String> = secrets

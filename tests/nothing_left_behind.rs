@@ -144,3 +144,61 @@ async fn a_delete_racing_the_ownership_function_leaves_neither_object_nor_record
     assert_gone(&run, &file_id, "DELETE during record-ownership").await;
     run.stop().await;
 }
+
+/// An S3 stand-in that answers every request with `status` and no body, on 127.0.0.1.
+async fn s3_answering(status: &'static str) -> aws_sdk_s3::Client {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).await;
+                let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+                let _ = stream.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version_latest()
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .endpoint_url(format!("http://{addr}"))
+        .force_path_style(true)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The helper behind every "the object is gone" above: 200 is there, 404 is gone, and any
+/// other answer fails the test instead of passing for "gone".
+#[tokio::test]
+async fn only_a_404_counts_as_gone() {
+    let key = "users/alice/019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
+    assert!(integration_tests::object_exists(&s3_answering("200 OK").await, key).await);
+    assert!(!integration_tests::object_exists(&s3_answering("404 Not Found").await, key).await);
+    for status in [
+        "500 Internal Server Error",
+        "503 Slow Down",
+        "403 Forbidden",
+    ] {
+        let client = s3_answering(status).await;
+        let outcome =
+            tokio::spawn(async move { integration_tests::object_exists(&client, key).await }).await;
+        let panic = outcome.expect_err(status).into_panic();
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            message.contains("neither 200 nor 404"),
+            "{status}: {message}"
+        );
+    }
+}

@@ -321,8 +321,13 @@ async fn the_local_stack_serves_what_the_template_deploys() {
                         "SIGNING_KEY_SECRET_ID" => SECRET.to_owned(),
                         "CDN_BASE_URL" => run.stack.cdn_url.clone(),
                         "CREDENTIALS_ROLE_ARN" => CREDENTIALS_ROLE_ARN.to_owned(),
-                        // Left empty by the local stack (its key group changes at run time).
-                        "TRUSTED_KEY_1" | "TRUSTED_KEY_2" => String::new(),
+                        // The key slots as the template fills them: the dev key in the first.
+                        "TRUSTED_KEY_1" => format!(
+                            "{} {}",
+                            private_uploads::local::stack::KEY_PAIR_ID,
+                            run.stack.backend.cloudfront_key.public_pem
+                        ),
+                        "TRUSTED_KEY_2" => String::new(),
                         other => {
                             panic!("{id}: {other} comes from a resource with no local stand-in")
                         }

@@ -1,6 +1,10 @@
 """The SAM transform accepts template.yaml as a deploy would send it, with the optional
 parameters empty and set: `sam validate --lint` does not run every property through the
-transform (a conditional HttpApi `Domain` passed it and failed every deploy).
+transform (a conditional HttpApi `Domain` passed it and failed every deploy). Each case's
+limits are then resolved as CloudFormation would resolve them, and checked: each function's
+reserved concurrency, the user pool's AllowAdminCreateUserOnly, every route's throttling,
+record-ownership's two retries and on-failure queue, and the edge's cache lifetime (never
+longer than a view URL lives).
 
     .venv/bin/python tests/sam_transform.py [--out DIR]    (./scripts/test runs it)
 
@@ -53,8 +57,121 @@ cases = {
         "IssueViewUrlReservedConcurrency": 5,
         "RecordOwnershipReservedConcurrency": 2,
         "LogRetentionDays": 365,
+        "ViewUrlMaxSeconds": 900,
     },
 }
+# The limits each case must produce, as a deploy would resolve them: (what, expected).
+LIMITS = {
+    "defaults": {
+        "reserved": {"IssueUploadUrlFunction": None, "IssueViewUrlFunction": None, "RecordOwnershipFunction": None},
+        "admin_only": True,
+        "throttle": {"default": (50, 100), "POST /uploads": (10, 20), "POST /uploads/form": (10, 20),
+                     "POST /uploads/multipart": (10, 20), "POST /credentials": (10, 20),
+                     "GET /files/{file_id}/url": (100, 200), "POST /files/cookies": (100, 200)},
+    },
+    "every-option-set": {
+        "reserved": {"IssueUploadUrlFunction": 5, "IssueViewUrlFunction": 5, "RecordOwnershipFunction": 2},
+        "admin_only": False,
+        "throttle": {"default": (7, 14), "POST /uploads": (3, 6), "POST /uploads/form": (3, 6),
+                     "POST /uploads/multipart": (3, 6), "POST /credentials": (3, 6),
+                     "GET /files/{file_id}/url": (30, 60), "POST /files/cookies": (30, 60)},
+    },
+}
+cases["every-option-set"].update({
+    "ApiThrottleRate": 7, "ApiThrottleBurst": 14, "UploadThrottleRate": 3, "UploadThrottleBurst": 6,
+    "ViewThrottleRate": 30, "ViewThrottleBurst": 60,
+})
+NO_VALUE = object()
+
+
+def resolver(out, parameters):
+    """Resolves Ref to parameters, Fn::If/Fn::Equals/Fn::Not/Fn::And/Fn::Or and Condition, as
+    CloudFormation would with these parameter values; leaves other intrinsics as they are."""
+    values = {name: spec.get("Default") for name, spec in out.get("Parameters", {}).items()}
+    values.update(parameters)
+    conditions = out.get("Conditions", {})
+
+    def condition(name):
+        return bool(resolve(conditions[name]))
+
+    def resolve(node):
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        if not isinstance(node, dict) or len(node) != 1:
+            return node
+        (key, arg), = node.items()
+        if key == "Ref":
+            if arg == "AWS::NoValue":
+                return NO_VALUE
+            return values[arg] if arg in values else node
+        if key == "Fn::If":
+            name, then, otherwise = arg
+            return resolve(then if condition(name) else otherwise)
+        if key == "Fn::Equals":
+            left, right = resolve(arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not resolve(arg[0])
+        if key == "Fn::And":
+            return all(resolve(a) for a in arg)
+        if key == "Fn::Or":
+            return any(resolve(a) for a in arg)
+        if key == "Condition":
+            return condition(arg)
+        return node
+
+    return resolve
+
+
+def check_limits(label, out, parameters):
+    """The abuse limits and the S3 event's retries, resolved: the problems found."""
+    resolve = resolver(out, parameters)
+    resources = out["Resources"]
+    want = LIMITS[label]
+    problems = []
+    for function, reserved in want["reserved"].items():
+        got = resolve(resources[function]["Properties"].get("ReservedConcurrentExecutions", NO_VALUE))
+        got = None if got is NO_VALUE else int(got)
+        if got != reserved:
+            problems.append(f"{function} reserved concurrency {got}, expected {reserved}")
+    pools = [r for r in resources.values() if r["Type"] == "AWS::Cognito::UserPool"]
+    admin_only = [resolve(p["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"]) for p in pools]
+    if admin_only != [want["admin_only"]]:
+        problems.append(f"AllowAdminCreateUserOnly {admin_only}, expected [{want['admin_only']}]")
+    stage = resources["HttpApiApiGatewayDefaultStage"]["Properties"]
+    settings = {"default": stage.get("DefaultRouteSettings", {}), **stage.get("RouteSettings", {})}
+    for route, (rate, burst) in want["throttle"].items():
+        got = settings.get(route, {})
+        pair = (resolve(got.get("ThrottlingRateLimit")), resolve(got.get("ThrottlingBurstLimit")))
+        if tuple(map(str, pair)) != (str(rate), str(burst)):
+            problems.append(f"throttling of {route} {pair}, expected {(rate, burst)}")
+    # The edge keeps a file no longer than a view URL lives, whatever the object's headers say.
+    distribution = resources["Distribution"]["Properties"]["DistributionConfig"]
+    policy_ref = distribution["DefaultCacheBehavior"].get("CachePolicyId")
+    policy = resources.get(policy_ref.get("Ref"), {}) if isinstance(policy_ref, dict) else {}
+    if policy.get("Type") != "AWS::CloudFront::CachePolicy":
+        problems.append(f"the distribution's cache policy {policy_ref} is not one of the stack's")
+    else:
+        config = policy["Properties"]["CachePolicyConfig"]
+        view_max = int(resolve({"Ref": "ViewUrlMaxSeconds"}))
+        ttls = {name: int(resolve(config[name])) for name in ["MinTTL", "DefaultTTL", "MaxTTL"]}
+        if ttls["MaxTTL"] > view_max or ttls["DefaultTTL"] > view_max:
+            problems.append(f"the edge may keep a file {ttls}, longer than a view URL lives ({view_max} s)")
+    # record-ownership's S3 events: two retries, then the failure queue.
+    configs = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    ownership = [c for c in configs if c.get("FunctionName", {}).get("Ref") == "RecordOwnershipFunction"]
+    if len(ownership) != 1:
+        problems.append(f"{len(ownership)} EventInvokeConfig for RecordOwnershipFunction, expected 1")
+    else:
+        config = ownership[0]
+        if config.get("MaximumRetryAttempts") != 2:
+            problems.append(f"MaximumRetryAttempts {config.get('MaximumRetryAttempts')}, expected 2")
+        on_failure = config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        if on_failure != {"Fn::GetAtt": ["OwnershipFailuresQueue", "Arn"]}:
+            problems.append(f"on-failure destination {on_failure}, expected the OwnershipFailuresQueue")
+    return problems
+
+
 failed = False
 for label, parameters in cases.items():
     try:
@@ -96,6 +213,9 @@ for label, parameters in cases.items():
             if not (isinstance(group, dict) and group.get("Ref") in resources):
                 failed = True
                 print(f"{label}: {name} does not log to a group of the stack", file=sys.stderr)
+    for problem in check_limits(label, out, parameters):
+        failed = True
+        print(f"{label}: {problem}", file=sys.stderr)
     if out_dir:
         # The case's values as the defaults, so that checkov resolves them.
         for name, value in parameters.items():

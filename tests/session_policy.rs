@@ -114,6 +114,57 @@ fn cases() -> Vec<Case> {
             Allowed,
             Allowed,
         ),
+        // Only objects the service can read back: STANDARD, no customer-provided key.
+        case(
+            "PutObject in the STANDARD storage class, said",
+            "s3:PutObject",
+            own.clone(),
+            &[
+                ("s3:ObjectCreationOperation", "true"),
+                ("s3:if-none-match", "*"),
+                ("s3:x-amz-storage-class", "STANDARD"),
+            ],
+            Allowed,
+            Allowed,
+        ),
+        case(
+            "PutObject in DEEP_ARCHIVE",
+            "s3:PutObject",
+            own.clone(),
+            &[
+                ("s3:ObjectCreationOperation", "true"),
+                ("s3:if-none-match", "*"),
+                ("s3:x-amz-storage-class", "DEEP_ARCHIVE"),
+            ],
+            ImplicitlyDenied,
+            ImplicitlyDenied,
+        ),
+        case(
+            "CreateMultipartUpload in GLACIER",
+            "s3:PutObject",
+            own.clone(),
+            &[
+                ("s3:ObjectCreationOperation", "false"),
+                ("s3:x-amz-storage-class", "GLACIER"),
+            ],
+            ImplicitlyDenied,
+            ImplicitlyDenied,
+        ),
+        case(
+            "PutObject with a customer-provided key (SSE-C)",
+            "s3:PutObject",
+            own.clone(),
+            &[
+                ("s3:ObjectCreationOperation", "true"),
+                ("s3:if-none-match", "*"),
+                (
+                    "s3:x-amz-server-side-encryption-customer-algorithm",
+                    "AES256",
+                ),
+            ],
+            ImplicitlyDenied,
+            ImplicitlyDenied,
+        ),
         case(
             "ListParts",
             "s3:ListMultipartUploadParts",

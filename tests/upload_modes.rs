@@ -722,7 +722,10 @@ async fn temporary_credentials_reach_only_the_callers_prefix() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_with_dot_segments_are_kept_literally_and_removed() {
-    let run = Running::start().await;
+    // record-ownership's delete of each such object is held back 2 s (under the SDK's 3 s
+    // attempt timeout), so that the objects can be seen while they exist; the test's own
+    // HEADs are never faulted.
+    let run = Running::start_faulty(&[], "s3.DeleteObject:slow=2s").await;
     let s3 = &run.stack.backend.s3_client;
     let id = uuid::Uuid::now_v7().to_string();
     // Written with the stack's own credentials (nothing of ours writes such keys): the local
@@ -744,10 +747,15 @@ async fn keys_with_dot_segments_are_kept_literally_and_removed() {
             .await
             .unwrap();
         assert!(
+            run.object_exists(key).await,
+            "{key} is stored under its own name"
+        );
+        assert!(
             !run.object_exists(&format!("users/bob/{id}")).await,
-            "{key}"
+            "{key} is not stored as users/bob/{id}"
         );
     }
+    run.faults("").await;
     for key in &keys {
         assert!(run.object_removed(key).await, "{key}");
     }
@@ -867,13 +875,215 @@ async fn quotas_hold_under_parallel_requests_and_are_given_back() {
     run.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn every_mode_holds_the_quota_under_parallel_requests() {
+    let run = Running::start_with(&[("QUOTA_FILES", "5"), ("QUOTA_BYTES", "100000000")]).await;
+    // Forms and multipart uploads: twenty asked at once (by a user of their own each), five
+    // files allowed: exactly five are issued.
+    let small = json!({"filename": "q.png", "content_type": "image/png", "size": 10});
+    let big = json!({"filename": "q.png", "content_type": "image/png", "size": 6 * MIB, "part_size": 5 * MIB});
+    for (user, route, body) in [
+        ("carol", "/uploads/form", small),
+        ("dave", "/uploads/multipart", big),
+    ] {
+        let token = run.token(user);
+        let answers = futures_util::future::join_all(
+            (0..20).map(|_| run.json("POST", route, Some(&token), Some(body.clone()))),
+        )
+        .await;
+        let issued = answers.iter().filter(|(s, _)| *s == 201).count();
+        assert_eq!(issued, 5, "{route}: {answers:?}");
+        for (status, body) in answers.iter().filter(|(s, _)| *s != 201) {
+            assert_eq!(
+                (*status, body["error"].as_str()),
+                (413, Some("quota_exceeded")),
+                "{route}"
+            );
+            assert_eq!(body["quota"]["used_files"], 5, "{route}: {body}");
+        }
+    }
+
+    // Temporary credentials: the quota is counted as each object arrives. Twenty objects
+    // put at once: exactly five become files, the others are rejected and removed.
+    let (status, issued) = run
+        .json("POST", "/credentials", Some(&run.token("erin")), None)
+        .await;
+    assert_eq!(status, 200, "{issued}");
+    let s3 = client_of(&issued);
+    let prefix = issued["prefix"].as_str().unwrap();
+    let ids: Vec<String> = (0..20).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let puts = futures_util::future::join_all(ids.iter().map(|id| {
+        s3.put_object()
+            .bucket(BUCKET)
+            .key(format!("{prefix}{id}"))
+            .content_type("image/png")
+            .body(ByteStream::from(png(20, 1)))
+            .send()
+    }))
+    .await;
+    assert!(
+        puts.iter().all(Result::is_ok),
+        "S3 takes every put: {puts:?}"
+    );
+    let mut outcomes = Vec::new();
+    let erin = run.token("erin");
+    for id in &ids {
+        let mut file = Value::Null;
+        for _ in 0..600 {
+            file = run
+                .json("GET", &format!("/files/{id}"), Some(&erin), None)
+                .await
+                .1;
+            if file["status"] == "ready" || file["status"] == "rejected" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        outcomes.push(file);
+    }
+    let ready = outcomes.iter().filter(|f| f["status"] == "ready").count();
+    assert_eq!(ready, 5, "{outcomes:?}");
+    for (id, file) in ids.iter().zip(&outcomes) {
+        if file["status"] == "rejected" {
+            assert!(
+                file["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("quota_exceeded"),
+                "{file}"
+            );
+            assert!(
+                run.object_removed(&format!("{prefix}{id}")).await,
+                "{id} stayed"
+            );
+        }
+    }
+    run.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn objects_nobody_can_read_never_stay_without_a_record() {
+    use aws_sdk_s3::types::StorageClass;
+    let run = Running::start().await;
+    let alice = run.token("alice");
+    let key_b64 = STANDARD.encode([7u8; 32]);
+    let key_md5 = STANDARD.encode(s3s::crypto::Md5::checksum(&[7u8; 32]));
+
+    // Temporary credentials: an archive storage class or a customer-provided key (SSE-C) is
+    // refused, by the session policy (and SSE-C by the bucket too).
+    let (status, issued) = run.json("POST", "/credentials", Some(&alice), None).await;
+    assert_eq!(status, 200, "{issued}");
+    let s3 = client_of(&issued);
+    let prefix = issued["prefix"].as_str().unwrap().to_owned();
+    let fresh = || format!("{prefix}{}", uuid::Uuid::now_v7());
+    let refused = [
+        (
+            "PutObject in DEEP_ARCHIVE",
+            code_of(
+                s3.put_object()
+                    .bucket(BUCKET)
+                    .key(fresh())
+                    .content_type("image/png")
+                    .storage_class(StorageClass::DeepArchive)
+                    .body(ByteStream::from(png(20, 1)))
+                    .send()
+                    .await,
+            ),
+        ),
+        (
+            "CreateMultipartUpload in GLACIER",
+            code_of(
+                s3.create_multipart_upload()
+                    .bucket(BUCKET)
+                    .key(fresh())
+                    .content_type("image/png")
+                    .storage_class(StorageClass::Glacier)
+                    .send()
+                    .await,
+            ),
+        ),
+        (
+            "PutObject with SSE-C",
+            code_of(
+                s3.put_object()
+                    .bucket(BUCKET)
+                    .key(fresh())
+                    .content_type("image/png")
+                    .sse_customer_algorithm("AES256")
+                    .sse_customer_key(&key_b64)
+                    .sse_customer_key_md5(&key_md5)
+                    .body(ByteStream::from(png(20, 1)))
+                    .send()
+                    .await,
+            ),
+        ),
+    ];
+    for (what, code) in refused {
+        assert_eq!(code, "AccessDenied", "{what}");
+    }
+    // The bucket refuses SSE-C from anyone (BlockedEncryptionTypes), the stack's own role too.
+    let admin = &run.stack.backend.s3_client;
+    let sse_c = admin
+        .put_object()
+        .bucket(BUCKET)
+        .key(fresh())
+        .content_type("image/png")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&key_b64)
+        .sse_customer_key_md5(&key_md5)
+        .body(ByteStream::from(png(20, 1)))
+        .send()
+        .await;
+    assert_eq!(code_of(sse_c), "AccessDenied");
+
+    // An archived object that lands anyway (written here with the stack's own credentials),
+    // for a pending record and with no record at all: record-ownership cannot read it back,
+    // so the object goes and the record says why.
+    let (status, pending) = run
+        .json(
+            "POST",
+            "/uploads",
+            Some(&alice),
+            Some(json!({"filename": "a.png", "content_type": "image/png", "size": 20})),
+        )
+        .await;
+    assert_eq!(status, 201, "{pending}");
+    let with_record = pending["key"].as_str().unwrap().to_owned();
+    let without_record = fresh();
+    for (key, content_type) in [(&with_record, "image/png"), (&without_record, "text/plain")] {
+        admin
+            .put_object()
+            .bucket(BUCKET)
+            .key(key)
+            .content_type(content_type)
+            .storage_class(StorageClass::DeepArchive)
+            .body(ByteStream::from(png(20, 1)))
+            .send()
+            .await
+            .unwrap();
+        let file_id = key.rsplit('/').next().unwrap();
+        let file = run.settled("alice", file_id).await;
+        assert_eq!(file["status"], "rejected", "{key}: {file}");
+        assert!(
+            file["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("object_unreadable"),
+            "{file}"
+        );
+        assert!(run.object_removed(key).await, "{key} stayed");
+    }
+    run.stop().await;
+}
+
 /// The headers an uploader could add to change how CloudFront serves the file, each with a
 /// value that would matter.
-const SMUGGLED: [(&str, &str); 5] = [
+const SMUGGLED: [(&str, &str); 6] = [
     ("content-disposition", "inline"),
     ("cache-control", "public, max-age=31536000"),
     ("content-encoding", "gzip"),
     ("content-language", "en"),
+    ("expires", "Thu, 01 Jan 2099 00:00:00 GMT"),
     ("x-amz-meta-owner", "bob"),
 ];
 
@@ -951,6 +1161,7 @@ async fn uploads_cannot_set_headers_we_never_ask_for() {
             "cache-control" => put.cache_control(value),
             "content-encoding" => put.content_encoding(value),
             "content-language" => put.content_language(value),
+            "expires" => put.expires(aws_sdk_s3::primitives::DateTime::from_secs(4_070_908_800)),
             _ => put.metadata("owner", value),
         };
         let file_id = uuid::Uuid::now_v7().to_string();

@@ -97,9 +97,8 @@ fn write_private(path: &Path, pem: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::cloudfront::{
-        HashAlgorithm, SigningKey, VerifyingKey, ViewerRequest, verify_signed_url,
-    };
+    use cloudfront_viewer::{TrustedKey, ViewerRequest, verify_signed_url};
+    use shared::cloudfront::{HashAlgorithm, SigningKey};
 
     #[test]
     fn generated_keys_sign_urls_that_verify() {
@@ -111,7 +110,7 @@ mod tests {
             let url = key
                 .sign_canned_url("https://d.example/x", 100, HashAlgorithm::Sha256)
                 .unwrap();
-            let keys = [VerifyingKey::from_pem("K1", &pair.public_pem).unwrap()];
+            let keys = [TrustedKey::from_pem("K1", &pair.public_pem).unwrap()];
             verify_signed_url(
                 &keys,
                 &ViewerRequest {

@@ -30,6 +30,7 @@ const EVENTS: [&str; 12] = [
     include_str!("../../events/api-post-uploads.json"),
 ];
 const EC_KEY: &str = include_str!("../../shared/testdata/p256-pkcs8.pem");
+const EC_PUBLIC: &str = include_str!("../../shared/testdata/p256-public.pem");
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -74,6 +75,7 @@ fn upload_deps() -> issue_upload_url::Deps {
 }
 
 fn view_deps() -> issue_view_url::Deps {
+    let trusted = format!("K2JCJMDEHXQW5F {EC_PUBLIC}");
     let env = [
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
@@ -81,6 +83,7 @@ fn view_deps() -> issue_view_url::Deps {
         ("CDN_BASE_URL", "https://d111111abcdef8.cloudfront.net"),
         ("SIGNING_KEY_SECRET_ID", "signing-key"),
         ("COOKIE_DOMAIN", "cloudfront.net"),
+        ("TRUSTED_KEY_1", trusted.as_str()),
     ];
     let secret =
         serde_json::json!({"key_pair_id": "K2JCJMDEHXQW5F", "private_key_pem": EC_KEY}).to_string();

@@ -3,7 +3,8 @@
 // script that would report to a sentinel URL. Opened through the CDN it is a download (the
 // viewer-response function's Content-Disposition); with that header stripped on the way,
 // the sandbox Content-Security-Policy still keeps its script from running; in an <img> it
-// is a picture. An HTML page uploaded as text/plain is not rendered either (nosniff).
+// is a picture. An HTML page uploaded as text/plain is not rendered either (nosniff). The
+// first test is the control: served bare, the same files' scripts run and reach the sentinel.
 //
 // Run by ./scripts/test. Needs PRIVATE_UPLOADS_BIN and Chromium (CHROMIUM, default
 // /usr/bin/chromium).
@@ -84,6 +85,26 @@ async function watchedPage() {
   });
   return { context, page, hits };
 }
+
+// The positive control: the same SVG and HTML, served from the app's origin with none of
+// the CDN's defences (no Content-Disposition, no CSP, no nosniff), do run, and the sentinel
+// sees them. Without this, an empty `hits` below could mean a script that never could run.
+test("the sentinel sees the SVG's and the HTML's scripts when nothing stops them", async () => {
+  for (const [name, type, body, via] of [
+    ["bare.svg", "image/svg+xml", SVG, ["fetch", "image"]],
+    ["bare.html", "text/html", HTML, ["html"]],
+  ]) {
+    const { context, page, hits } = await watchedPage();
+    const bare = `${apiUrl}/control/${name}`;
+    await page.route(bare, (route) => route.fulfill({ status: 200, contentType: type, body }));
+    await page.goto(bare);
+    await page.waitForFunction(() => document.title === "pwned", null, { timeout: 5_000 });
+    await page.waitForTimeout(300);
+    const seen = hits.map((hit) => new URL(hit).searchParams.get("via")).sort();
+    assert.deepEqual(seen, via, `${name}: the sentinel saw ${hits}`);
+    await context.close();
+  }
+});
 
 test("an SVG with a script, opened through the CDN, is a download and runs nothing", async () => {
   const url = await uploadAndSign("pwn.svg", "image/svg+xml", SVG);

@@ -29,6 +29,7 @@ use private_uploads::local::template::{EnvValue, Template};
 use serde_json::{Value, json};
 
 const RSA: &str = include_str!("../../shared/testdata/rsa2048-pkcs1.pem");
+const RSA_PUBLIC: &str = include_str!("../../shared/testdata/rsa2048-public.pem");
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the server saw, stamped as it happened.
@@ -204,8 +205,9 @@ fn environment(template: &Template, id: &str) -> Vec<(String, String)> {
                     "CREDENTIALS_ROLE_ARN" => {
                         "arn:aws:iam::123456789012:role/private-uploads-uploader".into()
                     }
-                    // The key group's keys: unchecked here, as in the local stack.
-                    "TRUSTED_KEY_1" | "TRUSTED_KEY_2" => String::new(),
+                    // The key group holds the key the secret serves (`RSA`), in slot 1.
+                    "TRUSTED_KEY_1" => format!("K2JCJMDEHXQW5F {RSA_PUBLIC}"),
+                    "TRUSTED_KEY_2" => String::new(),
                     other => panic!("{id}: no bench value for {other}"),
                 },
             };

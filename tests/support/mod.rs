@@ -32,6 +32,20 @@ pub fn png(len: usize, fill: u8) -> Vec<u8> {
     bytes
 }
 
+/// Whether the stack's bucket holds `key`, asked with a HEAD: 200 is yes and 404 is no. Any
+/// other answer (a 403, a 500, a refused connection) says nothing about the object and fails
+/// the test.
+pub async fn object_exists(s3: &aws_sdk_s3::Client, key: &str) -> bool {
+    match s3.head_object().bucket(BUCKET).key(key).send().await {
+        Ok(_) => true,
+        Err(err) if err.raw_response().map(|r| r.status().as_u16()) == Some(404) => false,
+        Err(err) => panic!(
+            "HEAD {key} answered neither 200 nor 404: {}",
+            shared::aws::error_summary(&err)
+        ),
+    }
+}
+
 pub struct Stack {
     pub backend: Backend,
     _dir: tempfile::TempDir,
@@ -162,14 +176,9 @@ impl Stack {
         self.backend.events.try_recv().ok()
     }
 
+    /// Whether the bucket holds `key` (see [`object_exists`]).
     pub async fn object_exists(&self, key: &str) -> bool {
-        self.s3_client
-            .head_object()
-            .bucket(BUCKET)
-            .key(key)
-            .send()
-            .await
-            .is_ok()
+        object_exists(&self.s3_client, key).await
     }
 
     pub async fn stop(self) {

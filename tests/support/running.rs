@@ -236,22 +236,15 @@ impl Running {
         file
     }
 
-    /// Whether the bucket holds `key` (asked with the stack's own credentials).
+    /// Whether the bucket holds `key`, asked with the stack's own credentials (see
+    /// [`crate::object_exists`]: only a 404 is "no").
     pub async fn object_exists(&self, key: &str) -> bool {
-        self.stack
-            .backend
-            .s3_client
-            .head_object()
-            .bucket(private_uploads::local::stack::BUCKET)
-            .key(key)
-            .send()
-            .await
-            .is_ok()
+        crate::object_exists(&self.stack.backend.s3_client, key).await
     }
 
-    /// Poll until the bucket no longer holds `key` (at most 5 s); whether it went.
+    /// Poll until the bucket no longer holds `key` (at most 15 s); whether it went.
     pub async fn object_removed(&self, key: &str) -> bool {
-        for _ in 0..100 {
+        for _ in 0..300 {
             if !self.object_exists(key).await {
                 return true;
             }
@@ -273,6 +266,36 @@ impl Running {
             response.status().as_u16(),
             response.bytes().await.expect("a body").to_vec(),
         )
+    }
+
+    /// A GET of `target` sent to the CDN byte for byte as written, with `headers`: no URL
+    /// parser sits between (reqwest's would resolve `..` and `%2e%2e` before sending). The
+    /// status and the body.
+    pub async fn cdn_raw(&self, target: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let host = self.stack.cdn_url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(host)
+            .await
+            .expect("the CDN answers");
+        let mut request = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("Connection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("sent");
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.expect("an answer");
+        let answer = String::from_utf8_lossy(&answer).into_owned();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"));
+        let body = answer
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default();
+        (status, body)
     }
 
     /// Replace the fault plan the way a user of `up` does: `PUT /local/faults`.

@@ -1,7 +1,6 @@
 //! The OpenAPI document as the tests read it: the documented routes, statuses and error
-//! codes, and a validator for the part of JSON Schema the document uses (`$ref`, `allOf`,
-//! `oneOf`, `type`, `enum`, `const`, `required`, `properties`, `additionalProperties`,
-//! `items`, `minimum`).
+//! codes, and its schemas checked by a JSON Schema 2020-12 implementation (the `jsonschema`
+//! crate, OpenAPI 3.1's dialect), with `format` (`date-time`, `uri`) checked too.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -104,94 +103,27 @@ impl OpenApi {
             .is_some_and(|h| h["required"] == Value::Bool(true))
     }
 
-    /// Why `value` does not match `schema`, if it does not.
+    /// Why `value` does not match `schema` (a schema of the document, whose `$ref`s point
+    /// into its components), if it does not: every error, with where in `value` it is.
     pub fn validate(&self, schema: &Value, value: &Value) -> Result<(), String> {
-        self.check(schema, value, "$")
-    }
-
-    fn check(&self, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
-        let schema = self.resolve(schema);
-        if let Some(parts) = schema["allOf"].as_array() {
-            for part in parts {
-                self.check(part, value, at)?;
-            }
-        }
-        if let Some(options) = schema["oneOf"].as_array() {
-            let matching = options
-                .iter()
-                .filter(|option| self.check(option, value, at).is_ok())
-                .count();
-            if matching != 1 {
-                return Err(format!("{at}: matches {matching} of oneOf, not exactly 1"));
-            }
-        }
-        if let Some(allowed) = schema.get("const")
-            && allowed != value
-        {
-            return Err(format!("{at}: {value} is not {allowed}"));
-        }
-        if let Some(allowed) = schema["enum"].as_array()
-            && !allowed.contains(value)
-        {
-            return Err(format!("{at}: {value} is not one of {allowed:?}"));
-        }
-        let types: Vec<&str> = match &schema["type"] {
-            Value::String(t) => vec![t.as_str()],
-            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
+        let mut root = match schema {
+            Value::Object(_) => schema.clone(),
+            other => serde_json::json!({ "allOf": [other] }),
         };
-        if !types.is_empty() && !types.iter().any(|t| type_matches(t, value)) {
-            return Err(format!("{at}: {value} is not of type {types:?}"));
+        root["components"] = self.doc["components"].clone();
+        let validator = jsonschema::draft202012::options()
+            .should_validate_formats(true)
+            .build(&root)
+            .map_err(|e| format!("the document's schema does not compile: {e}"))?;
+        let errors: Vec<String> = validator
+            .iter_errors(value)
+            .map(|e| format!("${}: {e}", e.instance_path))
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
         }
-        if let (Some(minimum), Some(number)) = (schema["minimum"].as_f64(), value.as_f64())
-            && number < minimum
-        {
-            return Err(format!("{at}: {number} is below {minimum}"));
-        }
-        if let Value::Object(object) = value {
-            for field in schema["required"].as_array().into_iter().flatten() {
-                let field = field.as_str().unwrap_or_default();
-                if !object.contains_key(field) {
-                    return Err(format!("{at}: missing {field}"));
-                }
-            }
-            let properties = schema["properties"].as_object();
-            for (name, item) in object {
-                match properties.and_then(|p| p.get(name)) {
-                    Some(property) => self.check(property, item, &format!("{at}.{name}"))?,
-                    None => match &schema["additionalProperties"] {
-                        Value::Bool(false) => {
-                            return Err(format!("{at}: {name} is not a documented field"));
-                        }
-                        Value::Object(_) => self.check(
-                            &schema["additionalProperties"],
-                            item,
-                            &format!("{at}.{name}"),
-                        )?,
-                        _ => {}
-                    },
-                }
-            }
-        }
-        if let (Value::Array(items), Some(item_schema)) = (value, schema.get("items")) {
-            for (i, item) in items.iter().enumerate() {
-                self.check(item_schema, item, &format!("{at}[{i}]"))?;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn type_matches(kind: &str, value: &Value) -> bool {
-    match kind {
-        "object" => value.is_object(),
-        "array" => value.is_array(),
-        "string" => value.is_string(),
-        "integer" => value.is_i64() || value.is_u64(),
-        "number" => value.is_number(),
-        "boolean" => value.is_boolean(),
-        "null" => value.is_null(),
-        _ => false,
     }
 }
 
@@ -230,5 +162,27 @@ mod tests {
             api.validate(schema, &json!({"error": "file_not_found", "message": "m"}))
                 .is_err()
         );
+        // What the home-made validator let through: formats, and array lengths.
+        let view = &api.doc["components"]["schemas"]["ViewUrl"];
+        let good =
+            json!({"url": "https://d.example/a?Expires=1", "expires_at": "2026-12-06T08:00:00Z"});
+        assert!(api.validate(view, &good).is_ok());
+        for bad in [
+            json!({"url": "https://d.example/a", "expires_at": "tomorrow"}),
+            json!({"url": "not a uri", "expires_at": "2026-12-06T08:00:00Z"}),
+        ] {
+            assert!(api.validate(view, &bad).is_err(), "{bad}");
+        }
+        let parts = &api.doc["components"]["schemas"]["UploadParts"];
+        let page = |n: usize| {
+            json!({"upload_id": "u", "part_size": 5, "part_count": n, "uploaded": [],
+                   "parts": (1..=n).map(|i| json!({"part_number": i, "url": "https://s3.example/p"})).collect::<Vec<_>>()})
+        };
+        assert!(
+            api.validate(parts, &page(100)).is_ok(),
+            "{:?}",
+            api.validate(parts, &page(100))
+        );
+        assert!(api.validate(parts, &page(101)).is_err(), "maxItems 100");
     }
 }

@@ -22,7 +22,7 @@
 
 const MiB = 1024 * 1024;
 
-/** Uppy options for the credentials mode (seed 002). Awaits one `POST /credentials` first:
+/** Uppy options for the credentials mode (temporary STS credentials). Awaits one `POST /credentials` first:
  * `generateObjectKey` is synchronous and must know the caller's prefix. */
 export async function privateUploadsCredentials({
   api,

@@ -155,10 +155,10 @@ mod tests {
             )
             .unwrap();
         let keys =
-            [shared::cloudfront::VerifyingKey::from_pem("K2JCJMDEHXQW5F", &public_pem).unwrap()];
-        shared::cloudfront::verify_signed_url(
+            [cloudfront_viewer::TrustedKey::from_pem("K2JCJMDEHXQW5F", &public_pem).unwrap()];
+        cloudfront_viewer::verify_signed_url(
             &keys,
-            &shared::cloudfront::ViewerRequest {
+            &cloudfront_viewer::ViewerRequest {
                 url: &signed,
                 source_ip: None,
                 now: 1,

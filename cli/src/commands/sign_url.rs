@@ -101,7 +101,7 @@ pub fn sign_urls(
 mod tests {
     use super::*;
     use crate::keys::{KeyKind, generate};
-    use shared::cloudfront::{VerifyingKey, ViewerRequest, verify_signed_url};
+    use cloudfront_viewer::{TrustedKey, ViewerRequest, verify_signed_url};
 
     #[test]
     fn expires_takes_epochs_and_durations() {
@@ -132,7 +132,7 @@ mod tests {
         .unwrap();
         assert_eq!(signed.len(), 2);
         assert!(signed[1].starts_with("https://d.example/b?x=1&Expires=2000000000&Signature="));
-        let keys = [VerifyingKey::from_pem("K1", &public).unwrap()];
+        let keys = [TrustedKey::from_pem("K1", &public).unwrap()];
         for url in &signed {
             verify_signed_url(
                 &keys,

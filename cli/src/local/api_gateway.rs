@@ -421,7 +421,8 @@ pub struct LocalApi {
     pub cors: ApiCors,
     pub authorizer: JwtAuthorizer,
     pub upload: Arc<issue_upload_url::Deps>,
-    pub view: Arc<issue_view_url::Deps>,
+    /// The view function as deployed (a deploy of the key slots replaces it).
+    pub view: Arc<super::stack::Deployed<issue_view_url::Deps>>,
     /// Mints tokens for `/local/token` (the page's dev sign-in).
     pub idp: Arc<LocalIdp>,
     pub api_url: String,
@@ -580,7 +581,9 @@ impl LocalApi {
             Function::IssueUploadUrl => {
                 issue_upload_url::handle(&self.upload, lambda_request).await
             }
-            Function::IssueViewUrl => issue_view_url::handle(&self.view, lambda_request).await,
+            Function::IssueViewUrl => {
+                issue_view_url::handle(&self.view.current(), lambda_request).await
+            }
         };
         let Ok(response) = response;
         from_lambda(response)

@@ -1,20 +1,21 @@
 //! The local stand-in for the CloudFront distribution: it serves an object only for a URL
 //! signed by a key of its key group (canned or custom policy, SHA-1 or SHA-256, expiry,
-//! source IP), or, for a URL with no signature, for signed cookies of such a policy, exactly
-//! as the distribution with `TrustedKeyGroups` does, then fetches the
+//! source IP), or, for a URL with no signature, for signed cookies of such a policy, as the
+//! distribution with `TrustedKeyGroups` does (checked by `cloudfront-viewer`, written from
+//! CloudFront's documentation, not by the signer's code), then fetches the
 //! object from the bucket as Origin Access Control would. Anything else is 403. Every object
 //! goes out with the template's response-headers policy (nosniff, sandbox CSP, HSTS, no
-//! referrer) and, unless it is a raster image or a PDF, as an attachment, as the template's
+//! referrer) and, unless it is a raster image, as an attachment, as the template's
 //! viewer-response function does.
 
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use cloudfront_viewer::{
+    TrustedKey, ViewerRequest, has_url_signature, verify_signed_cookies, verify_signed_url,
+};
 use http::{HeaderValue, Method, StatusCode, header};
 use hyper::body::Incoming;
-use shared::cloudfront::{
-    VerifyingKey, ViewerRequest, has_url_signature, verify_signed_cookies, verify_signed_url,
-};
 use shared::domain::active_content::served_inline;
 
 use super::server::{HttpResponse, respond};
@@ -22,12 +23,18 @@ use super::server::{HttpResponse, respond};
 pub struct LocalCdn {
     base: String,
     /// The key group: the keys it trusts.
-    keys: std::sync::RwLock<Vec<VerifyingKey>>,
+    keys: std::sync::RwLock<Vec<TrustedKey>>,
     s3: aws_sdk_s3::Client,
     bucket: String,
     /// The response-headers policy's headers (`Template::cdn_headers`).
     headers: Vec<(header::HeaderName, HeaderValue)>,
+    /// The last request targets received, exactly as they arrived (CloudFront's access log
+    /// keeps them too): tests check that a hostile path reached the CDN unchanged.
+    seen: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
+
+/// How many request targets [`LocalCdn::requests_seen`] keeps.
+const SEEN: usize = 256;
 
 fn access_denied(message: &str) -> HttpResponse {
     let body = format!(
@@ -47,7 +54,7 @@ impl LocalCdn {
         bucket: &str,
         headers: &[(String, String)],
     ) -> Result<Self, String> {
-        let key = VerifyingKey::from_pem(key_pair_id, public_pem)
+        let key = TrustedKey::from_pem(key_pair_id, public_pem)
             .map_err(|e| format!("CDN public key: {e}"))?;
         let headers = headers
             .iter()
@@ -64,25 +71,24 @@ impl LocalCdn {
             s3,
             bucket: bucket.to_owned(),
             headers,
+            seen: std::sync::Mutex::default(),
         })
     }
 
-    /// Trust one more key, as a deploy that adds a public key to the key group does.
-    pub fn trust(&self, key_pair_id: &str, public_pem: &str) -> Result<(), String> {
-        let key = VerifyingKey::from_pem(key_pair_id, public_pem).map_err(|e| e.to_string())?;
-        self.keys
+    /// The key group's keys after a deploy: `(key pair id, public key PEM)` each.
+    pub fn set_key_group<'a>(
+        &self,
+        keys: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), String> {
+        let keys = keys
+            .into_iter()
+            .map(|(id, pem)| TrustedKey::from_pem(id, pem))
+            .collect::<Result<Vec<_>, _>>()?;
+        *self
+            .keys
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(key);
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
         Ok(())
-    }
-
-    /// Stop trusting a key, as a deploy that removes it from the key group does.
-    pub fn distrust(&self, key_pair_id: &str) {
-        self.keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .retain(|k| k.key_pair_id != key_pair_id);
     }
 
     /// Decide whether a viewer request may see its object, as CloudFront does: by the URL's
@@ -118,16 +124,36 @@ impl LocalCdn {
         Ok(key.into_owned())
     }
 
+    /// The request targets (path and query) received lately, oldest first, as they arrived.
+    pub fn requests_seen(&self) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     pub async fn handle(&self, request: http::Request<Incoming>, peer: SocketAddr) -> HttpResponse {
-        if request.method() != Method::GET && request.method() != Method::HEAD {
-            return access_denied("This distribution only allows GET and HEAD.");
-        }
         let path_and_query = request
             .uri()
             .path_and_query()
             .map(|p| p.as_str())
             .unwrap_or("/")
             .to_owned();
+        {
+            let mut seen = self
+                .seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if seen.len() == SEEN {
+                seen.pop_front();
+            }
+            seen.push_back(path_and_query.clone());
+        }
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            return access_denied("This distribution only allows GET and HEAD.");
+        }
         let cookie_headers: Vec<String> = request
             .headers()
             .get_all(header::COOKIE)
@@ -180,16 +206,7 @@ impl LocalCdn {
             }
         };
         push(header::CONTENT_TYPE, object.content_type.clone());
-        let essence = object
-            .content_type
-            .as_deref()
-            .unwrap_or("")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        if !served_inline(&essence) {
+        if !served_inline(object.content_type.as_deref().unwrap_or("")) {
             push(header::CONTENT_DISPOSITION, Some("attachment".into()));
         }
         push(header::ETAG, object.e_tag.clone());

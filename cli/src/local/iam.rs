@@ -32,7 +32,7 @@ pub enum Verdict {
 
 /// IAM wildcard matching: `*` any run of characters (`/` included), `?` exactly one; the
 /// same rule as CloudFront's policy resources.
-pub use shared::cloudfront::wildcard_match as wildcard;
+pub use cloudfront_viewer::wildcard_match as wildcard;
 
 fn strings(value: &Value) -> Vec<&str> {
     match value {
@@ -60,6 +60,8 @@ fn conditions_hold(condition: &Value, request: &IamRequest) -> Option<bool> {
                     present.is_some_and(|v| expected.iter().any(|e| e.eq_ignore_ascii_case(v)))
                 }
                 "StringEquals" => present.is_some_and(|v| expected.contains(&v.as_str())),
+                // Holds when the key is absent, or present with one of the values.
+                "StringEqualsIfExists" => present.is_none_or(|v| expected.contains(&v.as_str())),
                 "StringLike" => present.is_some_and(|v| expected.iter().any(|e| wildcard(e, v))),
                 _ => return None,
             };

@@ -88,6 +88,55 @@ struct LocalBucket {
     events: mpsc::UnboundedSender<ObjectCreated>,
     sequence: AtomicU64,
     uploads: Uploads,
+    /// The objects stored in an archive storage class, by their s3s-fs key: S3 keeps them,
+    /// HEADs them, and answers a GET with `InvalidObjectState` until they are restored.
+    archived: std::sync::Mutex<std::collections::HashMap<String, StorageClass>>,
+}
+
+/// The storage classes S3 takes; s3s-fs only knows STANDARD and REDUCED_REDUNDANCY.
+const STORAGE_CLASSES: [&str; 11] = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "OUTPOSTS",
+    "GLACIER_IR",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+];
+
+/// The classes whose objects must be restored before a GET.
+const ARCHIVE_CLASSES: [&str; 2] = ["GLACIER", "DEEP_ARCHIVE"];
+
+/// A write's storage class, as S3 takes it: `Some` for an archive class. The class is taken
+/// off the request, for s3s-fs refuses every class but two.
+fn take_storage_class(class: &mut Option<StorageClass>) -> S3Result<Option<StorageClass>> {
+    let Some(taken) = class.take() else {
+        return Ok(None);
+    };
+    let name = taken.as_str();
+    if !STORAGE_CLASSES.contains(&name) {
+        return Err(s3_error!(
+            InvalidStorageClass,
+            "The storage class you specified is not valid"
+        ));
+    }
+    Ok(ARCHIVE_CLASSES.contains(&name).then_some(taken))
+}
+
+/// The bucket blocks SSE-C (the template's `BlockedEncryptionTypes`): S3 answers a write
+/// that names a customer-provided key with 403 AccessDenied.
+fn refuse_customer_key(algorithm: Option<&String>) -> S3Result<()> {
+    if algorithm.is_some() {
+        return Err(s3_error!(
+            AccessDenied,
+            "Requests specifying Server Side Encryption with Customer provided keys are not allowed for this bucket"
+        ));
+    }
+    Ok(())
 }
 
 /// The name s3s-fs stores a key under: each `/`-separated segment that is empty, `.` or
@@ -120,6 +169,37 @@ pub fn s3_key(stored: &str) -> String {
 }
 
 impl LocalBucket {
+    /// A key that names a "directory" of s3s-fs (`users/alice` while `users/alice/x` exists)
+    /// is no object to S3: 404 `NoSuchKey`, where s3s-fs would fail reading a directory (500).
+    fn refuse_directory(&self, bucket: &str, fs_key: &str) -> S3Result<()> {
+        if self.root.join(bucket).join(fs_key).is_dir() {
+            return Err(s3_error!(NoSuchKey, "The specified key does not exist."));
+        }
+        Ok(())
+    }
+
+    /// The archive class of the object under `fs_key`, if it is in one.
+    fn archived_as(&self, fs_key: &str) -> Option<StorageClass> {
+        self.archived
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(fs_key)
+            .cloned()
+    }
+
+    /// Record the archive class of the object now under `fs_key` (a new write replaces what
+    /// was there).
+    fn mark_archived(&self, fs_key: &str, class: Option<StorageClass>) {
+        let mut map = self
+            .archived
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match class {
+            Some(class) => map.insert(fs_key.to_owned(), class),
+            None => map.remove(fs_key),
+        };
+    }
+
     fn notify(&self, kind: &'static str, bucket: &str, key: &str, etag: &str) {
         let size = std::fs::metadata(self.root.join(bucket).join(fs_key(key)))
             .map(|m| m.len())
@@ -231,8 +311,13 @@ impl S3 for LocalBucket {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let asked = checksum_asked(req.input.checksum_mode.as_ref());
         req.input.key = fs_key(&req.input.key);
+        self.refuse_directory(&req.input.bucket, &req.input.key)?;
+        let archived = self.archived_as(&req.input.key);
         let mut response = self.fs.head_object(req).await?;
         let out = &mut response.output;
+        if archived.is_some() {
+            out.storage_class = archived;
+        }
         if !asked {
             forget_checksums!(response.output);
         } else if out.checksum_crc64nvme.is_some() || out.checksum_sha256.is_some() {
@@ -247,6 +332,13 @@ impl S3 for LocalBucket {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let asked = checksum_asked(req.input.checksum_mode.as_ref());
         req.input.key = fs_key(&req.input.key);
+        self.refuse_directory(&req.input.bucket, &req.input.key)?;
+        if self.archived_as(&req.input.key).is_some() {
+            return Err(s3_error!(
+                InvalidObjectState,
+                "The operation is not valid for the object's storage class"
+            ));
+        }
         let mut response = self.fs.get_object(req).await?;
         if !asked {
             forget_checksums!(response.output);
@@ -259,6 +351,7 @@ impl S3 for LocalBucket {
         mut req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         req.input.key = fs_key(&req.input.key);
+        self.mark_archived(&req.input.key, None);
         self.fs.delete_object(req).await
     }
 
@@ -327,9 +420,12 @@ impl S3 for LocalBucket {
         }
         // The trait's default `post_object` (a browser form upload) lands here too.
         let is_form = req.method == http::Method::POST;
+        refuse_customer_key(req.input.sse_customer_algorithm.as_ref())?;
+        let archived = take_storage_class(&mut req.input.storage_class)?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         req.input.key = fs_key(&key);
         let mut response = self.fs.put_object(req).await?;
+        self.mark_archived(&fs_key(&key), archived);
         let etag = response
             .output
             .e_tag
@@ -348,6 +444,7 @@ impl S3 for LocalBucket {
         &self,
         mut req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
+        refuse_customer_key(req.input.sse_customer_algorithm.as_ref())?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         req.input.key = fs_key(&key);
         if let CopySource::Bucket { key: source, .. } = &mut req.input.copy_source {
@@ -381,6 +478,8 @@ impl S3 for LocalBucket {
                 .as_ref()
                 .is_none_or(|t| t.as_str() == ChecksumType::FULL_OBJECT);
         let bucket = req.input.bucket.clone();
+        refuse_customer_key(req.input.sse_customer_algorithm.as_ref())?;
+        let archived = take_storage_class(&mut req.input.storage_class)?;
         req.input.key = fs_key(&key);
         // S3 lets anyone allowed to the key continue an upload; s3s-fs would bind it to
         // the access key that created it.
@@ -393,6 +492,7 @@ impl S3 for LocalBucket {
                 bucket,
                 fs_key: fs_key(&key),
                 full_object_crc64,
+                archived,
                 parts: Default::default(),
             },
         );
@@ -507,6 +607,7 @@ impl S3 for LocalBucket {
             response.output = finished.await?;
         }
         self.uploads.finish(&upload_id);
+        self.mark_archived(&upload.fs_key, upload.archived.clone());
         self.set_checksums(&bucket, &upload.fs_key, plan.crc64nvme.as_deref())?;
         let etag = response
             .output
@@ -688,6 +789,7 @@ impl LocalS3 {
             events,
             sequence: AtomicU64::new(start),
             uploads: Uploads::default(),
+            archived: std::sync::Mutex::default(),
         };
         let sessions = sts.sessions.clone();
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);

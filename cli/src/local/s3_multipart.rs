@@ -38,6 +38,8 @@ pub struct Upload {
     /// The key as s3s-fs stores it (escaped).
     pub fs_key: String,
     pub full_object_crc64: bool,
+    /// Created in an archive storage class (GLACIER, DEEP_ARCHIVE): unreadable once complete.
+    pub archived: Option<s3s::dto::StorageClass>,
     pub parts: BTreeMap<i32, PartInfo>,
 }
 
@@ -312,6 +314,7 @@ mod tests {
             bucket: "b".into(),
             fs_key: "users/alice/x".into(),
             full_object_crc64,
+            archived: None,
             parts: BTreeMap::new(),
         }
     }

@@ -99,6 +99,8 @@ pub struct Backend {
     pub s3: LocalS3,
     pub moto: Moto,
     pub aws: SdkConfig,
+    /// The functions' AWS configuration (`aws` with the fault plan in its HTTP client).
+    pub functions_aws: SdkConfig,
     pub s3_client: aws_sdk_s3::Client,
     pub upload: Arc<issue_upload_url::Deps>,
     pub view: Arc<issue_view_url::Deps>,
@@ -191,10 +193,12 @@ impl Backend {
             ("CDN_BASE_URL", options.cdn_base.clone()),
             ("SIGNING_KEY_SECRET_ID", SECRET.to_owned()),
             ("CREDENTIALS_ROLE_ARN", CREDENTIALS_ROLE_ARN.to_owned()),
-            // The key group's keys: left empty, because the CDN stand-in's key group changes
-            // while it runs (`trust`, `distrust`); the view function then signs with the
-            // secret's active key unchecked (docs/testing.md, the emulators' gaps).
-            ("TRUSTED_KEY_1", String::new()),
+            // The key slots, as the template fills them: the dev key in the first, the
+            // second empty (`LocalStack::deploy_key_slots` changes them, as a deploy does).
+            (
+                "TRUSTED_KEY_1",
+                format!("{KEY_PAIR_ID} {}", cloudfront_key.public_pem),
+            ),
             ("TRUSTED_KEY_2", String::new()),
         ]);
         let mut environments = BTreeMap::new();
@@ -230,6 +234,7 @@ impl Backend {
             s3,
             moto,
             aws,
+            functions_aws,
             s3_client,
             upload: Arc::new(upload),
             view: Arc::new(view),
@@ -337,6 +342,30 @@ impl StackOptions {
     }
 }
 
+/// A function as deployed: a deploy puts a new one in its place.
+pub struct Deployed<T>(std::sync::RwLock<Arc<T>>);
+
+impl<T> Deployed<T> {
+    pub fn new(function: Arc<T>) -> Self {
+        Self(std::sync::RwLock::new(function))
+    }
+
+    /// The function a request arriving now runs on.
+    pub fn current(&self) -> Arc<T> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn replace(&self, function: Arc<T>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = function;
+    }
+}
+
 /// A running local stack. [`LocalStack::stop`] stops everything and waits.
 pub struct LocalStack {
     pub api_url: String,
@@ -349,8 +378,10 @@ pub struct LocalStack {
     pub page_origins: Vec<String>,
     /// The HTTP API's routes, as served.
     pub routes: Vec<(String, String)>,
-    /// The CDN stand-in (its key group can be changed, as a deploy changes it).
+    /// The CDN stand-in.
     pub cdn: Arc<LocalCdn>,
+    /// The view function as deployed now (`deploy_key_slots` replaces it).
+    pub view: Arc<Deployed<issue_view_url::Deps>>,
     pub backend: Backend,
     data_dir: PathBuf,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -394,6 +425,7 @@ impl LocalStack {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
 
+        let view = Arc::new(Deployed::new(backend.view.clone()));
         let api = Arc::new(LocalApi {
             routes,
             cors: ApiCors {
@@ -402,7 +434,7 @@ impl LocalStack {
             },
             authorizer: JwtAuthorizer::trusting(&idp)?,
             upload: backend.upload.clone(),
-            view: backend.view.clone(),
+            view: view.clone(),
             idp: idp.clone(),
             api_url: api_url.clone(),
             cdn_url: cdn_url.clone(),
@@ -488,11 +520,33 @@ impl LocalStack {
             page_origins,
             routes: served_routes,
             cdn,
+            view,
             backend,
             data_dir: options.data_dir,
             tasks,
             stop,
         })
+    }
+
+    /// A deploy that changes the template's key slots (`CloudFrontPublicKeyPem`, `…Pem2`;
+    /// each `(key pair id, public key PEM)` or empty): the CDN's key group trusts exactly the
+    /// filled slots, and the view function starts anew with them in `TRUSTED_KEY_1` and
+    /// `TRUSTED_KEY_2`, as its containers after a deploy (requests already running finish on
+    /// the old ones).
+    pub async fn deploy_key_slots(&self, slots: [Option<(&str, &str)>; 2]) -> Result<(), String> {
+        let mut env = self.backend.environments[VIEW_FUNCTION].clone();
+        for (name, slot) in ["TRUSTED_KEY_1", "TRUSTED_KEY_2"].into_iter().zip(slots) {
+            let entry = slot.map_or_else(String::new, |(id, pem)| format!("{id} {pem}"));
+            env.push((name.to_owned(), entry));
+        }
+        let config = issue_view_url::Config::from_env(&EnvList(env))
+            .map_err(|e| format!("{VIEW_FUNCTION}: {e}"))?;
+        let deps = issue_view_url::Deps::from_aws(config, &self.backend.functions_aws)
+            .await
+            .map_err(|e| format!("{VIEW_FUNCTION}: {e}"))?;
+        self.cdn.set_key_group(slots.iter().flatten().copied())?;
+        self.view.replace(Arc::new(deps));
+        Ok(())
     }
 
     /// The faults the functions' AWS calls go through (`faults.rs`).

@@ -132,8 +132,18 @@ pub fn iam_request(operation: &str, path: &S3Path, headers: &HeaderMap) -> IamRe
             creation.to_string(),
         );
     }
-    if let Some(value) = headers.get("if-none-match").and_then(|v| v.to_str().ok()) {
-        context.insert("s3:if-none-match".to_owned(), value.to_owned());
+    // The condition keys S3 takes from a request's headers, for those the policies name.
+    for (header, key) in [
+        ("if-none-match", "s3:if-none-match"),
+        ("x-amz-storage-class", "s3:x-amz-storage-class"),
+        (
+            "x-amz-server-side-encryption-customer-algorithm",
+            "s3:x-amz-server-side-encryption-customer-algorithm",
+        ),
+    ] {
+        if let Some(value) = headers.get(header).and_then(|v| v.to_str().ok()) {
+            context.insert(key.to_owned(), value.to_owned());
+        }
     }
     IamRequest {
         action: action.to_owned(),
@@ -174,15 +184,43 @@ impl s3s::access::S3Access for SessionAccess {
         let Some(policies) = &session.policies else {
             return Ok(());
         };
-        let request = iam_request(cx.s3_op().name(), cx.s3_path(), cx.headers());
-        match evaluate_all(policies, &request) {
-            Verdict::Allowed => Ok(()),
-            verdict => {
+        let operation = cx.s3_op().name();
+        let mut requests = vec![iam_request(operation, cx.s3_path(), cx.headers())];
+        // A copy also reads its source: S3 asks for s3:GetObject on it as well.
+        if matches!(operation, "CopyObject" | "UploadPartCopy") {
+            requests.push(copy_source_request(cx.headers())?);
+        }
+        for request in &requests {
+            let verdict = evaluate_all(policies, request);
+            if verdict != Verdict::Allowed {
                 tracing::info!(action = %request.action, resource = %request.resource, ?verdict, "local S3 refused a temporary credential");
-                Err(s3_error!(AccessDenied, "Access Denied"))
+                return Err(s3_error!(AccessDenied, "Access Denied"));
             }
         }
+        Ok(())
     }
+}
+
+/// The read a copy makes: `s3:GetObject` on `x-amz-copy-source` (`bucket/key` or
+/// `/bucket/key`, URL-encoded, maybe with `?versionId=`).
+fn copy_source_request(headers: &HeaderMap) -> S3Result<IamRequest> {
+    let source = headers
+        .get("x-amz-copy-source")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| s3_error!(InvalidArgument, "a copy needs x-amz-copy-source"))?;
+    let source = source.split('?').next().unwrap_or_default();
+    let decoded = percent_encoding::percent_decode_str(source.trim_start_matches('/'))
+        .decode_utf8()
+        .map_err(|_| s3_error!(InvalidArgument, "x-amz-copy-source is not UTF-8"))?;
+    let (bucket, key) = decoded
+        .split_once('/')
+        .filter(|(bucket, key)| !bucket.is_empty() && !key.is_empty())
+        .ok_or_else(|| s3_error!(InvalidArgument, "x-amz-copy-source must be bucket/key"))?;
+    Ok(IamRequest {
+        action: "s3:GetObject".to_owned(),
+        resource: format!("arn:aws:s3:::{bucket}/{key}"),
+        context: std::collections::BTreeMap::new(),
+    })
 }
 
 /// The STS `AssumeRole` endpoint, as a route of the local S3 (`POST /` with a form body).

@@ -1,7 +1,8 @@
 //! One upload request in process, as the Lambda runtime hands it over: the API Gateway event
 //! JSON parsed into a request, the route, the body checks, the in-memory record store (the
-//! DynamoDB transaction's stand-in), the presigned PUT, the JSON answer. No network: what is
-//! left is this function's own CPU time per request.
+//! DynamoDB transaction's stand-in), the presigned PUT (or a multipart upload's first page of
+//! part URLs), the JSON answer. No network: what is left is this function's own CPU time per
+//! request.
 //!
 //! Run with `cargo bench -p issue-upload-url --bench handler` (or scripts/perf, which writes
 //! docs/performance.md).
@@ -19,6 +20,7 @@ use issue_upload_url::{Config, Deps, handle};
 use shared::ports::{MemoryMultipart, MemoryRecords, StaticIssuer, TemporaryCredentials};
 
 const EVENT: &str = include_str!("../../../events/api-post-uploads.json");
+const MULTIPART: &str = include_str!("../../../events/api-post-uploads-multipart.json");
 /// A fresh store before the owner's pending uploads reach the cap (`MAX_PENDING_UPLOADS`).
 const BATCH: u64 = 500;
 
@@ -63,33 +65,38 @@ fn post_uploads(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    // The answer is what a user would get: 201 and an upload URL.
-    let first = runtime
-        .block_on(handle(
-            &deps(),
-            lambda_http::request::from_str(EVENT).unwrap(),
-        ))
-        .unwrap();
-    assert_eq!(first.status(), 201, "{:?}", first.body());
-    c.bench_function("handler_post_uploads_presigned_put", |b| {
-        b.iter_custom(|iters| {
-            let mut spent = Duration::ZERO;
-            let mut done = 0;
-            while done < iters {
-                let deps = deps();
-                let n = BATCH.min(iters - done);
-                let start = Instant::now();
-                for _ in 0..n {
-                    let request = lambda_http::request::from_str(EVENT).unwrap();
-                    let response = runtime.block_on(handle(&deps, request)).unwrap();
-                    assert_eq!(response.status(), 201);
+    for (name, event) in [
+        ("handler_post_uploads_presigned_put", EVENT),
+        ("handler_post_uploads_multipart", MULTIPART),
+    ] {
+        // The answer is what a user would get: 201 and an upload URL (or part URLs).
+        let first = runtime
+            .block_on(handle(
+                &deps(),
+                lambda_http::request::from_str(event).unwrap(),
+            ))
+            .unwrap();
+        assert_eq!(first.status(), 201, "{name}: {:?}", first.body());
+        c.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                let mut done = 0;
+                while done < iters {
+                    let deps = deps();
+                    let n = BATCH.min(iters - done);
+                    let start = Instant::now();
+                    for _ in 0..n {
+                        let request = lambda_http::request::from_str(event).unwrap();
+                        let response = runtime.block_on(handle(&deps, request)).unwrap();
+                        assert_eq!(response.status(), 201);
+                    }
+                    spent += start.elapsed();
+                    done += n;
                 }
-                spent += start.elapsed();
-                done += n;
-            }
-            spent
-        })
-    });
+                spent
+            })
+        });
+    }
 }
 
 criterion_group!(benches, post_uploads);

@@ -1,5 +1,5 @@
 //! `POST /credentials` (`PostCredentials` in `template.yaml`): temporary AWS credentials
-//! (seed article 002) that can only upload under the caller's own prefix, for the AWS
+//! (STS, least privilege) that can only upload under the caller's own prefix, for the AWS
 //! browser SDK or Uppy: STS AssumeRole on the template's upload role with the session policy
 //! of [`shared::domain::credentials`]. The client names each object
 //! `users/{owner}/{file_id}` with a UUIDv7 it makes; record-ownership adopts it on arrival.

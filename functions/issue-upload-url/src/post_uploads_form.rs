@@ -1,5 +1,5 @@
 //! `POST /uploads/form` (`PostUploadsForm` in `template.yaml`): like `POST /uploads`, but the
-//! browser uploads with a plain HTML form POST (seed article 003): S3 checks the signed POST
+//! browser uploads with a plain HTML form POST (a signed POST policy): S3 checks the signed POST
 //! policy (exact key and Content-Type, 1 to `size` bytes, the checksum when given, a 5 to 10
 //! minute expiry) and answers 201 with an XML body holding the ETag.
 

@@ -1,8 +1,12 @@
 //! One view request in process, as the Lambda runtime hands it over: the API Gateway event
 //! JSON parsed into a request, the route, the record read (the in-memory store standing in
 //! for DynamoDB), the CloudFront signature, the JSON answer. No network: what is left is this
-//! function's own CPU time per request, next to the signature alone with the same key, so the
-//! ratio shows what the handler adds to the signature.
+//! function's own CPU time per request.
+//!
+//! What the handler adds to its signature is measured apart, interleaved: rounds of the
+//! handler and of the signature alone, taken in turn (the order alternating), so that both
+//! see the same machine; each round gives a ratio, and the median ratio is reported (written
+//! as JSON to `$PERF_INTERLEAVED_OUT` when set; `$PERF_ROUNDS` rounds, 200 by default).
 //!
 //! Run with `cargo bench -p issue-view-url --bench handler` (or scripts/perf, which writes
 //! docs/performance.md).
@@ -12,6 +16,7 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -36,6 +41,11 @@ const KEY_PAIR_ID: &str = "K2JCJMDEHXQW5F";
 
 /// The view function with one ready file of the caller's, signing with `pem`.
 fn deps(runtime: &tokio::runtime::Runtime, pem: &str) -> Deps {
+    // The key group trusts the key it signs with, as the template's first slot does.
+    let public = shared::cloudfront::SigningKey::from_pem(KEY_PAIR_ID, pem)
+        .unwrap()
+        .public_key_pem();
+    let trusted = format!("{KEY_PAIR_ID} {public}");
     let env = [
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
@@ -46,6 +56,7 @@ fn deps(runtime: &tokio::runtime::Runtime, pem: &str) -> Deps {
         ("CDN_BASE_URL", CDN),
         ("SIGNING_KEY_SECRET_ID", "private-uploads/signing-key"),
         ("CLOUDFRONT_HASH_ALGORITHM", "sha256"),
+        ("TRUSTED_KEY_1", trusted.as_str()),
     ];
     let records = Arc::new(MemoryRecords::default());
     let upload = UploadRequest {
@@ -124,15 +135,74 @@ fn view(c: &mut Criterion) {
         group.bench_function("event_parse_alone", |b| {
             b.iter(|| lambda_http::request::from_str(black_box(VIEW_URL)).unwrap())
         });
-        let key = SigningKey::from_pem(KEY_PAIR_ID, pem).unwrap();
-        let expires = Utc::now().timestamp() + 600;
-        group.bench_function("signature_alone", |b| {
-            b.iter(|| {
-                key.sign_canned_url(black_box(&url), expires, HashAlgorithm::Sha256)
-                    .unwrap()
-            })
-        });
         group.finish();
+        interleaved(name, &runtime, &deps, pem, &url);
+    }
+}
+
+/// The median of `values` (sorted in place).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Rounds of `GET /files/{id}/url` and of its signature alone, in turn; per round, the mean
+/// time of each and their ratio. Reported: the medians (µs) and the median ratio.
+fn interleaved(name: &str, runtime: &tokio::runtime::Runtime, deps: &Deps, pem: &str, url: &str) {
+    const PER_ROUND: u32 = 20;
+    let rounds: usize = std::env::var("PERF_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let key = SigningKey::from_pem(KEY_PAIR_ID, pem).unwrap();
+    let expires = Utc::now().timestamp() + 600;
+    let handler = || {
+        let start = Instant::now();
+        for _ in 0..PER_ROUND {
+            let request = lambda_http::request::from_str(VIEW_URL).unwrap();
+            let response = runtime.block_on(handle(deps, request)).unwrap();
+            assert_eq!(response.status(), 200);
+        }
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(PER_ROUND)
+    };
+    let signature = || {
+        let start = Instant::now();
+        for _ in 0..PER_ROUND {
+            black_box(
+                key.sign_canned_url(black_box(url), expires, HashAlgorithm::Sha256)
+                    .unwrap(),
+            );
+        }
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(PER_ROUND)
+    };
+    // Warm both up, then measure.
+    handler();
+    signature();
+    let (mut handlers, mut signatures, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (h, s) = if round % 2 == 0 {
+            let h = handler();
+            (h, signature())
+        } else {
+            let s = signature();
+            (handler(), s)
+        };
+        handlers.push(h);
+        signatures.push(s);
+        ratios.push(h / s);
+    }
+    let result = serde_json::json!({
+        "key": name,
+        "rounds": rounds,
+        "per_round": PER_ROUND,
+        "handler_us": median(&mut handlers),
+        "signature_us": median(&mut signatures),
+        "ratio": median(&mut ratios),
+    });
+    println!("interleaved {name}: {result}");
+    if let Ok(dir) = std::env::var("PERF_INTERLEAVED_OUT") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(format!("{dir}/{name}.json"), result.to_string()).unwrap();
     }
 }
 

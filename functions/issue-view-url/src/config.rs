@@ -54,6 +54,13 @@ impl Config {
                     .iter()
                     .map(String::as_str),
             )
+            .and_then(|keys| {
+                if keys.is_empty() {
+                    Err("neither holds a key (the template's rule AtLeastOneKey requires one): nothing signed could be trusted".to_owned())
+                } else {
+                    Ok(keys)
+                }
+            })
             .map_err(|why| ConfigError::Malformed {
                 name: "TRUSTED_KEY_1/TRUSTED_KEY_2",
                 why,
@@ -128,8 +135,14 @@ fn cookie_domain(env: &dyn Env, cdn: &CdnBase) -> Result<Option<String>, ConfigE
 mod tests {
     use super::*;
 
+    const TRUSTED: &str = concat!(
+        "K1 ",
+        include_str!("../../../shared/testdata/rsa2048-public.pem")
+    );
+
     fn config(cdn: &str, domain: &str) -> Result<Config, ConfigError> {
         Config::from_env(&[
+            ("TRUSTED_KEY_1", TRUSTED),
             ("BUCKET_NAME", "b"),
             ("TABLE_NAME", "t"),
             (
@@ -140,6 +153,31 @@ mod tests {
             ("CDN_BASE_URL", cdn),
             ("COOKIE_DOMAIN", domain),
         ])
+    }
+
+    #[test]
+    fn a_stack_whose_key_slots_are_empty_does_not_start() {
+        let env = [
+            ("BUCKET_NAME", "b"),
+            ("TABLE_NAME", "t"),
+            ("JWT_ISSUER", "https://issuer.example"),
+            ("SIGNING_KEY_SECRET_ID", "s"),
+            ("CDN_BASE_URL", "https://cdn.example.com"),
+            ("TRUSTED_KEY_1", ""),
+        ];
+        let err = Config::from_env(&env).unwrap_err().to_string();
+        assert!(err.contains("TRUSTED_KEY_1/TRUSTED_KEY_2"), "{err}");
+        assert!(err.contains("AtLeastOneKey"), "{err}");
+        let mut second = env;
+        second[5] = ("TRUSTED_KEY_2", TRUSTED);
+        assert_eq!(
+            Config::from_env(&second)
+                .unwrap()
+                .trusted_keys
+                .ids()
+                .count(),
+            1
+        );
     }
 
     #[test]

@@ -36,8 +36,12 @@ impl Deps {
         objects: Arc<dyn ObjectStore>,
         secret: Arc<dyn SecretSource>,
     ) -> Self {
-        let keys = KeyCache::new(secret, config.hash, config.key_refresh)
-            .with_trusted(config.trusted_keys.clone());
+        let keys = KeyCache::new(
+            secret,
+            config.hash,
+            config.trusted_keys.clone(),
+            config.key_refresh,
+        );
         Self {
             config,
             records,

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
+use cloudfront_viewer::{TrustedKey, ViewerRequest, verify_signed_cookies, verify_signed_url};
 use issue_view_url::{Config, Deps, handle};
 use lambda_http::{Body, Request};
 use serde_json::{Value, json};
-use shared::cloudfront::{VerifyingKey, ViewerRequest, verify_signed_cookies, verify_signed_url};
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
 use shared::domain::ownership::ObjectInfo;
 use shared::domain::record::{
@@ -50,12 +50,17 @@ struct World {
     objects: Arc<MemoryObjects>,
 }
 
+/// The key group of these tests: the test key under both ids the secrets use.
 fn world_with(secret: Arc<dyn SecretSource>, hash: &str) -> World {
-    world_env(secret, hash, "")
+    let slots = [
+        format!("K2JCJMDEHXQW5F {PUBLIC_KEY}"),
+        format!("K1 {PUBLIC_KEY}"),
+    ];
+    world_env(secret, hash, [&slots[0], &slots[1]])
 }
 
-/// With `TRUSTED_KEY_1` (the key group's key, as the template sets it) too.
-fn world_env(secret: Arc<dyn SecretSource>, hash: &str, trusted: &str) -> World {
+/// With the template's key slots (`TRUSTED_KEY_1`, `TRUSTED_KEY_2`) as given.
+fn world_env(secret: Arc<dyn SecretSource>, hash: &str, trusted: [&str; 2]) -> World {
     let env = [
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
@@ -66,7 +71,8 @@ fn world_env(secret: Arc<dyn SecretSource>, hash: &str, trusted: &str) -> World 
         ("CDN_BASE_URL", "https://d111111abcdef8.cloudfront.net"),
         ("SIGNING_KEY_SECRET_ID", "private-uploads/signing-key"),
         ("CLOUDFRONT_HASH_ALGORITHM", hash),
-        ("TRUSTED_KEY_1", trusted),
+        ("TRUSTED_KEY_1", trusted[0]),
+        ("TRUSTED_KEY_2", trusted[1]),
     ];
     let records = Arc::new(MemoryRecords::default());
     let objects = Arc::new(MemoryObjects::default());
@@ -171,7 +177,7 @@ async fn view_url_is_a_cloudfront_url_that_verifies() {
     let left = (expires_at - Utc::now()).num_seconds();
     assert!((598..=600).contains(&left), "expires_in=600 gave {left}");
 
-    let keys = [VerifyingKey::from_pem("K2JCJMDEHXQW5F", PUBLIC_KEY).unwrap()];
+    let keys = [TrustedKey::from_pem("K2JCJMDEHXQW5F", PUBLIC_KEY).unwrap()];
     let now = Utc::now().timestamp();
     let policy = verify_signed_url(
         &keys,
@@ -203,7 +209,7 @@ async fn sha1_urls_carry_no_hash_parameter() {
     assert_eq!(status, 200);
     let url = body["url"].as_str().unwrap();
     assert!(url.ends_with("&Key-Pair-Id=K1"), "{url}");
-    let keys = [VerifyingKey::from_pem("K1", PUBLIC_KEY).unwrap()];
+    let keys = [TrustedKey::from_pem("K1", PUBLIC_KEY).unwrap()];
     let request = ViewerRequest {
         url,
         source_ip: None,
@@ -317,7 +323,11 @@ async fn only_a_key_the_key_group_trusts_signs() {
         (format!("K2JCJMDEHXQW5F {EC_PUBLIC}"), 503),
         (format!("KOTHER {PUBLIC_KEY}"), 503),
     ] {
-        let w = world_env(Arc::new(StaticSecret(secret.clone())), "sha256", &trusted);
+        let w = world_env(
+            Arc::new(StaticSecret(secret.clone())),
+            "sha256",
+            [&trusted, ""],
+        );
         w.records
             .create(&record(SUB, FILE, FileStatus::Ready, 1), &UNLIMITED)
             .await
@@ -411,7 +421,7 @@ async fn an_ip_or_a_start_time_makes_a_custom_policy_for_the_callers_network() {
         url.contains("Policy=") && !url.contains("Expires="),
         "{url}"
     );
-    let keys = [VerifyingKey::from_pem("K1", PUBLIC_KEY).unwrap()];
+    let keys = [TrustedKey::from_pem("K1", PUBLIC_KEY).unwrap()];
     let at = |ip: &str, now: i64| ViewerRequest {
         url,
         source_ip: Some(ip.parse().unwrap()),
@@ -486,7 +496,7 @@ async fn gallery_cookies_open_the_callers_prefix_only() {
             "CloudFront-Hash-Algorithm"
         ]
     );
-    let keys = [VerifyingKey::from_pem("K2JCJMDEHXQW5F", PUBLIC_KEY).unwrap()];
+    let keys = [TrustedKey::from_pem("K2JCJMDEHXQW5F", PUBLIC_KEY).unwrap()];
     let at = |url: &str| {
         verify_signed_cookies(
             &keys,
@@ -503,6 +513,7 @@ async fn gallery_cookies_open_the_callers_prefix_only() {
     assert!(at(&format!("{cdn}/users/someone-else/{FILE}")).is_err());
     assert!(at(&format!("{cdn}/users/{SUB}x/{FILE}")).is_err());
     // With COOKIE_DOMAIN (which the CDN's host must be under), the cookies name it.
+    let trusted = format!("K2JCJMDEHXQW5F {PUBLIC_KEY}");
     let env = [
         ("BUCKET_NAME", "b"),
         ("TABLE_NAME", "t"),
@@ -512,20 +523,17 @@ async fn gallery_cookies_open_the_callers_prefix_only() {
         ),
         ("CDN_BASE_URL", "https://cdn.example.com"),
         ("SIGNING_KEY_SECRET_ID", "s"),
+        ("TRUSTED_KEY_1", trusted.as_str()),
         ("COOKIE_DOMAIN", "Example.COM"),
     ];
     assert_eq!(
         Config::from_env(&env).unwrap().cookie_domain.as_deref(),
         Some("example.com")
     );
-    let bad = [
-        ("COOKIE_DOMAIN", "example.com/evil"),
-        env[0],
-        env[1],
-        env[2],
-        env[3],
-    ];
-    assert!(Config::from_env(&bad).is_err());
+    let mut bad = env;
+    bad[6] = ("COOKIE_DOMAIN", "example.com/evil");
+    let err = Config::from_env(&bad).unwrap_err().to_string();
+    assert!(err.contains("COOKIE_DOMAIN"), "{err}");
 }
 
 #[tokio::test]

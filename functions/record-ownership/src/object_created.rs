@@ -20,7 +20,7 @@ use shared::domain::s3_event::decode_event_key;
 use shared::domain::sequencer::Sequencer;
 use shared::domain::sniff::{SNIFF_BYTES, is_checked};
 use shared::domain::time::whole_seconds;
-use shared::domain::upload::ContentType;
+use shared::domain::upload::{ByteSize, ContentType, Filename};
 use shared::ports::{Applied, StoreError};
 
 use crate::{Deps, RecordOutcome};
@@ -66,9 +66,15 @@ pub async fn process(deps: &Deps, record: &S3EventRecord) -> Result<RecordOutcom
         .and_then(|s| Sequencer::parse(s).ok())
         .unwrap_or_else(Sequencer::earliest);
 
-    let object = match deps.objects.head(&raw_key).await? {
-        Some(object) => Some(with_first_bytes(deps, &raw_key, object).await?),
-        None => None,
+    let read = match deps.objects.head(&raw_key).await {
+        Ok(Some(object)) => with_first_bytes(deps, &raw_key, object).await.map(Some),
+        other => other,
+    };
+    let object = match read {
+        Err(StoreError::Unreadable(why)) => {
+            return unreadable(deps, &key, &raw_key, record, &sequencer, why).await;
+        }
+        other => other?,
     };
     let stored = deps.records.get_stored(&key.owner, key.file_id).await?;
     let decision = decide(
@@ -164,6 +170,51 @@ async fn discard(deps: &Deps, raw_key: &str) -> Result<RecordOutcome, StoreError
     let why = "the upload was cancelled or the file deleted";
     tracing::warn!(why, "object removed");
     Ok(RecordOutcome::Deleted { why: why.into() })
+}
+
+/// An object nobody can read (an archive storage class, a customer-provided key): it cannot
+/// be checked, nor viewed by its owner, so it is removed, and its record (the pending one,
+/// or one made for an upload by temporary credentials) rejected: nothing stays without a
+/// record, outside the quota, where its owner cannot delete it.
+async fn unreadable(
+    deps: &Deps,
+    key: &ObjectKey,
+    raw_key: &str,
+    record: &S3EventRecord,
+    sequencer: &Sequencer,
+    why: String,
+) -> Result<RecordOutcome, StoreError> {
+    let now = Utc::now();
+    let rejection = Rejection::new(RejectionReason::Unreadable, why);
+    match deps.records.get_stored(&key.owner, key.file_id).await? {
+        Some(stored) if !stored.is_live() => discard(deps, raw_key).await,
+        Some(_) => reject(deps, key, raw_key, None, sequencer, rejection, now).await,
+        None => {
+            let size = record
+                .s3
+                .object
+                .size
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0);
+            let arrived = FileRecord::arrived(
+                key.clone(),
+                Filename::of_file_id(key.file_id),
+                ContentType::octet_stream(),
+                ByteSize::new(size),
+                now,
+            );
+            reject(
+                deps,
+                key,
+                raw_key,
+                Some(&arrived),
+                sequencer,
+                rejection,
+                now,
+            )
+            .await
+        }
+    }
 }
 
 /// For the types we sniff, read the object's first bytes (a ranged GET).

@@ -46,6 +46,31 @@ impl S3Objects {
     }
 }
 
+/// Whether S3 says the object cannot be read as it is, whoever asks: `InvalidObjectState`
+/// (an archive storage class, not restored), or 400 (a HEAD or GET of an object encrypted
+/// with a customer-provided key, without that key; a HEAD's 400 has no body). Permissions
+/// (403 `AccessDenied`) are not this: they are the reader's, and stay failures.
+fn unreadable<E: ProvideErrorMetadata>(
+    err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> bool {
+    err.raw_response()
+        .is_some_and(|r| r.status().as_u16() == 400)
+        || err
+            .as_service_error()
+            .and_then(ProvideErrorMetadata::code)
+            .is_some_and(|c| c == "InvalidObjectState")
+}
+
+fn unreadable_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    operation: &str,
+    err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> StoreError {
+    StoreError::Unreadable(format!(
+        "{operation}: {} (an archive storage class, or a customer-provided key)",
+        crate::aws::error_summary(err)
+    ))
+}
+
 /// Whether S3 answered "no such key" (404; also a HEAD's bare 404).
 fn not_found<E: ProvideErrorMetadata>(
     err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
@@ -70,6 +95,20 @@ impl ObjectStore for S3Objects {
             .send()
             .await;
         match result {
+            Ok(out)
+                if out
+                    .storage_class
+                    .as_ref()
+                    .is_some_and(|c| matches!(c.as_str(), "GLACIER" | "DEEP_ARCHIVE")) =>
+            {
+                Err(StoreError::Unreadable(format!(
+                    "HeadObject: stored in the {} storage class, which nobody can read before a restore",
+                    out.storage_class
+                        .as_ref()
+                        .map(|c| c.as_str())
+                        .unwrap_or_default()
+                )))
+            }
             Ok(out) => Ok(Some(ObjectInfo {
                 size: ByteSize::new(
                     out.content_length
@@ -89,12 +128,14 @@ impl ObjectStore for S3Objects {
                         out.cache_control,
                         out.content_encoding,
                         out.content_language,
+                        out.expires_string,
                     ])
                     .filter_map(|(name, value)| Some((name, value?)))
                     .collect(),
                 first_bytes: None,
             })),
             Err(err) if not_found(&err) => Ok(None),
+            Err(err) if unreadable(&err) => Err(unreadable_error("HeadObject", &err)),
             Err(err) => Err(store_error("HeadObject", &err)),
         }
     }
@@ -132,6 +173,7 @@ impl ObjectStore for S3Objects {
             {
                 Ok(Some(Vec::new()))
             }
+            Err(err) if unreadable(&err) => Err(unreadable_error("GetObject", &err)),
             Err(err) => Err(store_error("GetObject", &err)),
         }
     }

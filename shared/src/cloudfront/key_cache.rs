@@ -56,6 +56,25 @@ struct KeySet {
     keys: Vec<KeyEntry>,
 }
 
+/// A key pair id from the secret, as it may appear in an error or a log line: itself when it
+/// looks like one (ASCII letters and digits), else only its length and a hash prefix. A
+/// secret whose fields were swapped would otherwise print its private key.
+fn shown_id(id: &str) -> String {
+    let plausible =
+        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric());
+    if plausible {
+        id.to_owned()
+    } else {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(id.as_bytes());
+        let prefix: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+        format!(
+            "(not a key pair id: {} characters, SHA-256 {prefix}…)",
+            id.chars().count()
+        )
+    }
+}
+
 fn json_error(what: &str, e: &serde_json::Error) -> String {
     format!(
         "the secret is not {what} ({:?} at line {} column {})",
@@ -95,15 +114,20 @@ pub fn parse_secret(text: &str) -> Result<SigningKey, String> {
     for entry in &set.keys {
         let id = entry.key_pair_id.trim();
         if !seen.insert(id) {
-            return Err(format!("the secret lists key {id} twice"));
+            return Err(format!("the secret lists key {} twice", shown_id(id)));
         }
         let key = SigningKey::from_pem(id, &entry.private_key_pem)
-            .map_err(|e| format!("the secret's key {id} is unusable: {e}"))?;
+            .map_err(|e| format!("the secret's key {} is unusable: {e}", shown_id(id)))?;
         if id == active {
             chosen = Some(key);
         }
     }
-    chosen.ok_or_else(|| format!("the secret's active key {active} is not among its keys"))
+    chosen.ok_or_else(|| {
+        format!(
+            "the secret's active key {} is not among its keys",
+            shown_id(active)
+        )
+    })
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -131,15 +155,18 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
+    /// A cache that signs only with a key the key group trusts under its id (see
+    /// [`TrustedKeys`]): any other fails the load, as an unparsable secret does.
     pub fn new(
         source: Arc<dyn SecretSource>,
         hash: HashAlgorithm,
+        trusted: TrustedKeys,
         refresh_after: Duration,
     ) -> Self {
         Self {
             source,
             hash,
-            trusted: TrustedKeys::default(),
+            trusted,
             refresh_after,
             retry_after_failure: Duration::from_secs(5),
             state: RwLock::new(State {
@@ -149,13 +176,6 @@ impl KeyCache {
             }),
             loading: Mutex::new(()),
         }
-    }
-
-    /// Sign only with a key the key group trusts under its id (see [`TrustedKeys`]): any
-    /// other fails the load, as an unparsable secret does.
-    pub fn with_trusted(mut self, trusted: TrustedKeys) -> Self {
-        self.trusted = trusted;
-        self
     }
 
     /// How long to wait after a failed load before trying again.
@@ -291,7 +311,7 @@ mod tests {
     use std::sync::Mutex as StdMutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use crate::cloudfront::test_keys::{EC_PKCS8 as EC, RSA_PKCS1 as RSA};
+    use crate::cloudfront::test_keys::{EC_PKCS8 as EC, EC_PUBLIC, RSA_PKCS1 as RSA, RSA_PUBLIC};
     use crate::ports::StoreError;
     use async_trait::async_trait;
 
@@ -311,6 +331,16 @@ mod tests {
             self.fetches.fetch_add(1, Ordering::SeqCst);
             self.answer.lock().unwrap().clone()
         }
+    }
+
+    /// The key group of these tests: K1 and K3 (the RSA key), K2 (the EC key).
+    fn trusting() -> TrustedKeys {
+        TrustedKeys::parse([
+            format!("K1 {RSA_PUBLIC}").as_str(),
+            format!("K2 {EC_PUBLIC}").as_str(),
+            format!("K3 {RSA_PUBLIC}").as_str(),
+        ])
+        .unwrap()
     }
 
     fn scripted(answer: Result<String, StoreError>) -> Arc<Scripted> {
@@ -337,6 +367,35 @@ mod tests {
         let message = parse_secret(&not_json).unwrap_err();
         assert!(!message.contains("BEGIN"), "{message}");
         assert!(parse_secret(r#"{"key_pair_id":"K1"}"#).is_err());
+    }
+
+    #[test]
+    fn a_secret_with_swapped_fields_never_prints_its_key() {
+        let swapped = serde_json::json!({"key_pair_id": RSA, "private_key_pem": "K1"}).to_string();
+        let set = serde_json::json!({"active": RSA, "keys": [
+            {"key_pair_id": RSA, "private_key_pem": RSA},
+        ]})
+        .to_string();
+        let wrong_active = serde_json::json!({"active": RSA, "keys": [
+            {"key_pair_id": "K1", "private_key_pem": RSA},
+        ]})
+        .to_string();
+        for secret in [swapped, set, wrong_active] {
+            let err = parse_secret(&secret).unwrap_err();
+            for line in RSA.lines().filter(|l| l.len() > 20) {
+                assert!(!err.contains(line), "{err}");
+            }
+            assert!(!err.contains("BEGIN"), "{err}");
+        }
+        let err = parse_secret(
+            &serde_json::json!({"active": RSA, "keys": [
+                {"key_pair_id": "K1", "private_key_pem": RSA},
+            ]})
+            .to_string(),
+        )
+        .unwrap_err();
+        assert!(err.contains("not a key pair id"), "{err}");
+        assert_eq!(shown_id("K2JCJMDEHXQW5F"), "K2JCJMDEHXQW5F");
     }
 
     #[test]
@@ -377,6 +436,7 @@ mod tests {
         let cache = KeyCache::new(
             source.clone(),
             HashAlgorithm::Sha256,
+            trusting(),
             Duration::from_secs(300),
         );
         for _ in 0..5 {
@@ -391,6 +451,7 @@ mod tests {
         let cache = KeyCache::new(
             source.clone(),
             HashAlgorithm::Sha256,
+            trusting(),
             Duration::from_millis(50),
         );
         assert_eq!(cache.key().await.unwrap().key_pair_id(), "K1");
@@ -406,6 +467,7 @@ mod tests {
         let cache = KeyCache::new(
             source.clone(),
             HashAlgorithm::Sha1,
+            trusting(),
             Duration::from_millis(10),
         );
         cache.key().await.unwrap();
@@ -425,6 +487,7 @@ mod tests {
         let cache = KeyCache::new(
             source.clone(),
             HashAlgorithm::Sha256,
+            trusting(),
             Duration::from_secs(300),
         )
         .with_retry_after_failure(Duration::from_millis(50));

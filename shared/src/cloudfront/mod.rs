@@ -1,11 +1,11 @@
 //! CloudFront signed URLs: the policy bytes, the signing key, the key cache that keeps it
-//! fresh from its secret, and a verifier that checks URLs the way CloudFront does.
+//! fresh from its secret, and the trust check against the key group. What CloudFront checks
+//! of a viewer is `cloudfront-viewer`'s (written from the documentation, not from this code).
 
 pub mod key_cache;
 pub mod policy;
 pub mod signing_key;
 pub mod trust;
-pub mod verify;
 
 pub use key_cache::{KeyCache, KeyUnavailable, parse_secret};
 pub use policy::{
@@ -14,10 +14,6 @@ pub use policy::{
 };
 pub use signing_key::{HashAlgorithm, KeyError, SignError, SignedCookies, SigningKey};
 pub use trust::TrustedKeys;
-pub use verify::{
-    VerifyError, VerifyingKey, ViewerRequest, has_url_signature, verify_signed_cookies,
-    verify_signed_url, wildcard_match,
-};
 
 /// The key pairs under `shared/testdata`, for the tests of every module here.
 #[cfg(test)]

@@ -13,7 +13,9 @@ struct Trusted {
     spki: Vec<u8>,
 }
 
-/// The key group's keys. Empty when the deployment did not say (then nothing is checked).
+/// The key group's keys. Empty only when no key slot holds a key, which the template's rule
+/// `AtLeastOneKey` forbids and the view function's configuration refuses; empty, it trusts
+/// nothing (fails closed).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedKeys(Vec<Trusted>);
 
@@ -60,12 +62,14 @@ impl TrustedKeys {
     }
 
     /// Whether CloudFront would accept `key`'s signatures: its id is a trusted key's, and its
-    /// public half is that key. With no trusted keys configured, every key passes.
+    /// public half is that key. With no trusted key, no key passes.
     pub fn check(&self, key: &SigningKey) -> Result<(), String> {
-        if self.is_empty() {
-            return Ok(());
-        }
         let id = key.key_pair_id();
+        if self.is_empty() {
+            return Err(format!(
+                "the key group trusts no key (TRUSTED_KEY_1 and TRUSTED_KEY_2 are empty), so CloudFront would refuse what {id} signs"
+            ));
+        }
         let Some(trusted) = self.0.iter().find(|k| k.key_pair_id == id) else {
             return Err(format!(
                 "the active key {id} is not in the key group (it trusts {})",
@@ -110,11 +114,10 @@ mod tests {
                 .unwrap_err()
                 .contains("not in the key group")
         );
-        // Nothing configured: nothing to check against.
-        assert_eq!(
-            TrustedKeys::parse(["", " "]).unwrap().check(&unknown),
-            Ok(())
-        );
+        // Nothing configured: nothing is trusted.
+        let none = TrustedKeys::parse(["", " "]).unwrap();
+        assert!(none.is_empty());
+        assert!(none.check(&rsa).unwrap_err().contains("trusts no key"));
     }
 
     #[test]

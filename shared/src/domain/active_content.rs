@@ -41,13 +41,25 @@ pub fn is_script_capable(essence: &str) -> bool {
         || (kind == "text" && subtype.contains("script"))
 }
 
-/// Whether the CDN shows a file of this type in the browser (`inline`) rather than offering it
-/// as a download (`Content-Disposition: attachment`): raster images only. An attachment still
-/// loads in `<img>`, `<video>` and `fetch`; only opening it as a page is prevented. PDFs are
-/// downloaded: they can carry scripts of their own, and a browser's PDF viewer may refuse to
-/// run in the sandboxed document the CSP makes of every response.
-pub fn served_inline(essence: &str) -> bool {
-    essence.starts_with("image/") && !is_script_capable(essence)
+/// Whether the CDN shows a file with this `Content-Type` header in the browser (`inline`)
+/// rather than offering it as a download (`Content-Disposition: attachment`): raster images
+/// only. An attachment still loads in `<img>`, `<video>` and `fetch`; only opening it as a page
+/// is prevented. PDFs are downloaded: they can carry scripts of their own, and a browser's PDF
+/// viewer may refuse to run in the sandboxed document the CSP makes of every response. A value
+/// holding `,` or `"` is downloaded too, whatever it starts with: browsers split the header
+/// at commas outside quotes and keep the last type, so `image/x-a; a="", text/html` is HTML
+/// to them (uploads refuse such values; this keeps older objects safe as well).
+pub fn served_inline(content_type: &str) -> bool {
+    if content_type.contains([',', '"']) {
+        return false;
+    }
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence.starts_with("image/") && !is_script_capable(&essence)
 }
 
 /// What the CDN adds to every response (the template's `ViewerHeadersPolicy`).
@@ -98,6 +110,12 @@ mod tests {
             assert!(!is_script_capable(passive), "{passive}");
         }
         assert!(served_inline("image/png"));
+        assert!(served_inline("Image/PNG; charset=binary"));
+        assert!(
+            !served_inline(r#"image/x-a; a="", text/html, b="""#),
+            "a hidden second type"
+        );
+        assert!(!served_inline("image/png, text/html"));
         assert!(!served_inline("application/pdf"), "PDFs are downloaded");
         assert!(!served_inline("text/plain"), "text is downloaded");
         assert!(!served_inline("application/octet-stream"));

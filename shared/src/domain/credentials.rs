@@ -3,7 +3,9 @@
 //! policy narrows that to the caller's own prefix, one object per key of the documented form
 //! `users/{owner}/{file_id}` (a UUIDv7 the client makes), for the actions a browser upload
 //! needs (PutObject, which covers CreateMultipartUpload, UploadPart and
-//! CompleteMultipartUpload; ListParts; AbortMultipartUpload) and nothing else.
+//! CompleteMultipartUpload; ListParts; AbortMultipartUpload) and nothing else, in the
+//! STANDARD storage class and without a customer-provided encryption key (the conditions of
+//! the one allow).
 //!
 //! IAM matches keys literally and its `?` and `*` also match `/` and `.`, so
 //! `users/alice/../bob/x…` would match an allow on `users/alice/*`. The explicit deny on
@@ -70,9 +72,13 @@ pub fn session_policy(
         .join(",");
     let mut policy = String::with_capacity(1024);
     policy.push_str("{\"Version\":\"2012-10-17\",\"Statement\":[");
+    // Only objects the service can read back: in the STANDARD storage class (an archive
+    // class answers a GET with InvalidObjectState until restored) and without a customer's
+    // own encryption key (SSE-C: every read needs the key). A request that names either is
+    // not allowed; one that names neither gets S3's defaults (STANDARD, SSE-S3).
     let _ = write!(
         policy,
-        "{{\"Sid\":\"OwnPrefix\",\"Effect\":\"Allow\",\"Action\":[{actions}],\"Resource\":{}}}",
+        "{{\"Sid\":\"OwnPrefix\",\"Effect\":\"Allow\",\"Action\":[{actions}],\"Resource\":{},\"Condition\":{{\"StringEqualsIfExists\":{{\"s3:x-amz-storage-class\":\"STANDARD\"}},\"Null\":{{\"s3:x-amz-server-side-encryption-customer-algorithm\":\"true\"}}}}}}",
         arn(&format!("{prefix}{FILE_ID_PATTERN}"))
     );
     // Any `/` after the owner's segment, under any owner (the owner segment itself never
@@ -88,13 +94,20 @@ pub fn session_policy(
         "*/.".to_owned(),
     ]
     .iter()
-    .map(|tail| arn(tail))
+    // In any bucket: a deny broader than the session's one bucket costs nothing, and leaving
+    // the bucket's name out keeps the longest owner's policy within STS's limit.
+    .map(|tail| {
+        let mut out = String::new();
+        push_json_string(&mut out, &format!("arn:{partition}:s3:::*/{tail}"));
+        out
+    })
     .collect::<Vec<_>>()
     .join(",");
     let _ = write!(
         policy,
         ",{{\"Sid\":\"OneSegment\",\"Effect\":\"Deny\",\"Action\":\"s3:*\",\"Resource\":[{denied}]}}"
     );
+
     if require_if_none_match {
         let _ = write!(
             policy,
@@ -133,7 +146,16 @@ mod tests {
             "arn:aws:s3:::bkt/users/alice/????????-????-7???-????-????????????"
         );
         assert_eq!(statements[1]["Effect"], "Deny");
-        assert_eq!(statements[1]["Resource"][0], "arn:aws:s3:::bkt/users/*/*/*");
+        assert_eq!(statements[1]["Resource"][0], "arn:aws:s3:::*/users/*/*/*");
+        let allow = &statements[0]["Condition"];
+        assert_eq!(
+            allow["StringEqualsIfExists"]["s3:x-amz-storage-class"],
+            "STANDARD"
+        );
+        assert_eq!(
+            allow["Null"]["s3:x-amz-server-side-encryption-customer-algorithm"],
+            "true"
+        );
         let with = session_policy("aws", "bkt", &owner, true).unwrap();
         let value: serde_json::Value = serde_json::from_str(&with).unwrap();
         assert_eq!(

@@ -102,15 +102,16 @@ pub fn decide(
 }
 
 /// The headers an upload may not set: CloudFront would serve the object with them
-/// (`Content-Disposition: inline` over the attachment rule, a year-long `Cache-Control`
-/// at the edge, a `Content-Encoding` that makes the browser decode something else than the
-/// checked bytes, ...). None of our upload modes asks for them, so any of them was set by
-/// the uploader.
-pub const SERVED_HEADERS: [&str; 4] = [
+/// (`Content-Disposition: inline` over the attachment rule, a year-long `Cache-Control` or
+/// `Expires` at the edge, so that a deleted file stays there, a `Content-Encoding` that makes
+/// the browser decode something else than the checked bytes, ...). None of our upload modes
+/// asks for them, so any of them was set by the uploader.
+pub const SERVED_HEADERS: [&str; 5] = [
     "Content-Disposition",
     "Cache-Control",
     "Content-Encoding",
     "Content-Language",
+    "Expires",
 ];
 
 /// Whether the uploader set a header we never ask for: one of [`SERVED_HEADERS`], or user
@@ -262,9 +263,14 @@ pub fn adopt(
             ),
         )),
         Some(content_type) => match rules.admit(content_type, object.size, Transfer::Multipart) {
-            Err(err @ (UploadError::TypeNotAllowed { .. } | UploadError::ActiveContent(_))) => Err(
-                Rejection::new(RejectionReason::ContentTypeNotAllowed, err.to_string()),
-            ),
+            Err(
+                err @ (UploadError::TypeNotAllowed { .. }
+                | UploadError::ActiveContent(_)
+                | UploadError::ParameterNotAccepted(_)),
+            ) => Err(Rejection::new(
+                RejectionReason::ContentTypeNotAllowed,
+                err.to_string(),
+            )),
             Err(err) => Err(Rejection::new(
                 RejectionReason::SizeNotAllowed,
                 err.to_string(),

@@ -128,10 +128,13 @@ pub enum RejectionReason {
     /// `Cache-Control`, `Content-Encoding`, `Content-Language`, or `x-amz-meta-*` other than
     /// `filename`): it would change how the file is served.
     HeadersNotAllowed,
+    /// Nobody can read the object back (an archive storage class, or a customer's own
+    /// encryption key), so it can be neither checked nor viewed.
+    Unreadable,
 }
 
 impl RejectionReason {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::SizeMismatch,
         Self::ContentTypeMismatch,
         Self::ChecksumMismatch,
@@ -140,6 +143,7 @@ impl RejectionReason {
         Self::SizeNotAllowed,
         Self::QuotaExceeded,
         Self::HeadersNotAllowed,
+        Self::Unreadable,
     ];
 
     /// The snake_case code the owner sees at the start of `reason`.
@@ -153,6 +157,7 @@ impl RejectionReason {
             Self::SizeNotAllowed => "size_not_allowed",
             Self::QuotaExceeded => "quota_exceeded",
             Self::HeadersNotAllowed => "headers_not_allowed",
+            Self::Unreadable => "object_unreadable",
         }
     }
 

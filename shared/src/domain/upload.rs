@@ -157,6 +157,26 @@ impl ContentType {
     pub fn as_str(&self) -> &str {
         &self.value
     }
+
+    /// The parameters after the essence, as written: `(name, value)`, quotes kept.
+    pub fn parameters(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.value[self.essence_len..]
+            .split(';')
+            .filter_map(|param| param.trim().split_once('='))
+    }
+
+    /// The one parameter an upload may carry is `charset=<token>` (no quotes, no comma): a
+    /// quoted value can hide a second media type (`image/x-a; a="", text/html, b=""`), which
+    /// browsers, splitting the header at commas outside quotes and keeping the last type,
+    /// would render while the allow-list and the CDN saw an image.
+    pub fn unaccepted_parameter(&self) -> Option<String> {
+        self.parameters()
+            .enumerate()
+            .find(|(at, (name, value))| {
+                !(*at == 0 && name.eq_ignore_ascii_case("charset") && is_token(value))
+            })
+            .map(|(_, (name, value))| format!("{name}={value}"))
+    }
 }
 
 impl fmt::Display for ContentType {
@@ -432,6 +452,10 @@ pub enum UploadError {
         "content type {0} can carry scripts, which would run on the CDN's domain; it is refused unless the operator allows it by name (ActiveContentTypes)"
     )]
     ActiveContent(String),
+    #[error(
+        "content type parameter {0} is not accepted: the only parameter allowed is charset=<token>"
+    )]
+    ParameterNotAccepted(String),
     #[error("size must be at least 1 byte")]
     EmptyFile,
     #[error("size {size} is larger than the limit of {max} bytes{hint}")]
@@ -566,6 +590,9 @@ impl UploadRules {
         if is_script_capable(essence) && !self.active_types.iter().any(|t| t == essence) {
             return Err(UploadError::ActiveContent(essence.to_owned()));
         }
+        if let Some(parameter) = content_type.unaccepted_parameter() {
+            return Err(UploadError::ParameterNotAccepted(parameter));
+        }
         let size = size.get();
         if size == 0 {
             return Err(UploadError::EmptyFile);
@@ -679,6 +706,34 @@ mod tests {
                 allowed: "image/*, application/pdf, text/plain".into()
             })
         );
+    }
+
+    #[test]
+    fn no_parameter_but_a_plain_charset_is_accepted() {
+        let r = rules();
+        for ok in [
+            "image/png",
+            "text/plain; charset=utf-8",
+            "text/plain;CHARSET=us-ascii",
+        ] {
+            assert!(r.check(&body("a.txt", ok, 10)).is_ok(), "{ok}");
+        }
+        for (hidden, parameter) in [
+            // A second media type hidden in a quoted value: browsers keep the last one.
+            (
+                r#"image/x-a; a="", text/html, b="""#,
+                r#"a="", text/html, b="""#,
+            ),
+            (r#"text/plain; charset="utf-8""#, r#"charset="utf-8""#),
+            ("text/plain; charset=utf-8; format=flowed", "format=flowed"),
+            ("image/png; name=x", "name=x"),
+        ] {
+            assert_eq!(
+                r.check(&body("a.png", hidden, 10)),
+                Err(UploadError::ParameterNotAccepted(parameter.into())),
+                "{hidden}"
+            );
+        }
     }
 
     #[test]

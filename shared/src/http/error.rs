@@ -325,9 +325,9 @@ impl From<UploadError> for ApiError {
         let code = match err {
             UploadError::Filename(_) => ErrorCode::InvalidFilename,
             UploadError::ContentType(_) => ErrorCode::InvalidContentType,
-            UploadError::TypeNotAllowed { .. } | UploadError::ActiveContent(_) => {
-                ErrorCode::ContentTypeNotAllowed
-            }
+            UploadError::TypeNotAllowed { .. }
+            | UploadError::ActiveContent(_)
+            | UploadError::ParameterNotAccepted(_) => ErrorCode::ContentTypeNotAllowed,
             UploadError::EmptyFile => ErrorCode::InvalidSize,
             UploadError::TooLarge { .. } => ErrorCode::FileTooLarge,
             UploadError::Sha256(_) => ErrorCode::InvalidSha256,

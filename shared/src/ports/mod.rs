@@ -31,6 +31,11 @@ pub enum StoreError {
     /// The write would take its owner over quota; nothing was written.
     #[error("{0}")]
     Quota(QuotaExceeded),
+    /// The object exists but nobody can read it: an archive storage class (S3 answers a GET
+    /// with `InvalidObjectState`) or a customer-provided key (S3 answers 400 without it).
+    /// Asking again changes nothing.
+    #[error("object unreadable: {0}")]
+    Unreadable(String),
 }
 
 impl StoreError {
