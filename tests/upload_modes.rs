@@ -1076,6 +1076,62 @@ async fn objects_nobody_can_read_never_stay_without_a_record() {
     run.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn real_avif_and_heic_files_become_ready_and_scripts_do_not() {
+    let run = Running::start().await;
+    // Written by libavif and libheif (shared/testdata/images/README.md), and libavif's with
+    // its major brand set to `mif1`, as the AVIF specification allows.
+    for (name, content_type, bytes) in [
+        (
+            "red.avif",
+            "image/avif",
+            &include_bytes!("../shared/testdata/images/red.avif")[..],
+        ),
+        (
+            "red-libheif.avif",
+            "image/avif",
+            include_bytes!("../shared/testdata/images/red-libheif.avif"),
+        ),
+        (
+            "red-mif1.avif",
+            "image/avif",
+            include_bytes!("../shared/testdata/images/red-mif1.avif"),
+        ),
+        (
+            "red.heic",
+            "image/heic",
+            include_bytes!("../shared/testdata/images/red.heic"),
+        ),
+    ] {
+        run.upload("alice", name, content_type, bytes).await;
+    }
+    // A script declared as AVIF is no picture: rejected and removed.
+    let script = b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>".to_vec();
+    let (status, issued) = run
+        .json(
+            "POST",
+            "/uploads",
+            Some(&run.token("alice")),
+            Some(json!({"filename": "x.avif", "content_type": "image/avif", "size": script.len()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    assert_eq!(run.put_issued(&issued, &script).await, 200);
+    let file = run
+        .settled("alice", issued["file_id"].as_str().unwrap())
+        .await;
+    assert_eq!(file["status"], "rejected", "{file}");
+    assert!(
+        file["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("content_mismatch"),
+        "{file}"
+    );
+    assert!(run.object_removed(issued["key"].as_str().unwrap()).await);
+    run.stop().await;
+}
+
 /// The headers an uploader could add to change how CloudFront serves the file, each with a
 /// value that would matter.
 const SMUGGLED: [(&str, &str); 6] = [
