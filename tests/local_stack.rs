@@ -210,6 +210,35 @@ async fn the_cdn_stand_in_honours_signed_cookies_as_cloudfront_does() {
     };
     let alice = cookies("alice").await;
     let bob = cookies("bob").await;
+    // As the page asks for them: through the CDN's own host, which sends the route to the API
+    // (the distribution's uncached behaviour); the cookies carry no Domain.
+    let through_cdn = run
+        .http
+        .post(format!("{}/files/cookies", run.stack.cdn_url))
+        .bearer_auth(run.token("alice"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(through_cdn.status().as_u16(), 204);
+    let set: Vec<String> = through_cdn
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(set.len(), 4, "{set:?}");
+    for cookie in &set {
+        assert!(cookie.contains("; Path=/users/alice/;"), "{cookie}");
+        assert!(!cookie.to_ascii_lowercase().contains("domain="), "{cookie}");
+    }
+    // The rest of the CDN still answers only what is signed.
+    let unsigned_post = run
+        .http
+        .post(format!("{}/users/alice/{alice_file}", run.stack.cdn_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned_post.status().as_u16(), 403);
     let fetch = |path: String, cookie: String| {
         let run = &run;
         async move {

@@ -4,7 +4,7 @@ transform (a conditional HttpApi `Domain` passed it and failed every deploy). Ea
 limits are then resolved as CloudFormation would resolve them, and checked: each function's
 reserved concurrency, the user pool's AllowAdminCreateUserOnly, every route's throttling,
 record-ownership's two retries and on-failure queue, and the edge's cache lifetime (never
-longer than a view URL lives).
+longer than a view URL lives), and the gallery cookies' route through the CDN's host.
 
     .venv/bin/python tests/sam_transform.py [--out DIR]    (./scripts/test runs it)
 
@@ -46,7 +46,6 @@ cases = {
         "ApiCertificateArn": cert.format("eu-west-1"),
         "CdnDomainName": "cdn.example.com",
         "CdnCertificateArn": cert.format("us-east-1"),
-        "CookieDomain": "example.com",
         "SigningKeyKmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "SigningKeyReaderArns": "arn:aws:iam::123456789012:role/key-rotation,"
         "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Admin_*",
@@ -157,6 +156,22 @@ def check_limits(label, out, parameters):
         ttls = {name: int(resolve(config[name])) for name in ["MinTTL", "DefaultTTL", "MaxTTL"]}
         if ttls["MaxTTL"] > view_max or ttls["DefaultTTL"] > view_max:
             problems.append(f"the edge may keep a file {ttls}, longer than a view URL lives ({view_max} s)")
+    # The gallery cookies are asked for through the CDN's own host: one uncached behaviour
+    # sends /files/cookies to the HTTP API, with no key group (the API's authorizer decides).
+    behaviours = distribution.get("CacheBehaviors", [])
+    origins = {o["Id"]: o for o in distribution["Origins"]}
+    cookies = [b for b in behaviours if b.get("PathPattern") == "/files/cookies"]
+    api_origin = origins.get(cookies[0]["TargetOriginId"]) if len(cookies) == 1 else None
+    if not cookies or len(behaviours) != 1:
+        problems.append(f"expected one cache behaviour, for /files/cookies: {behaviours}")
+    elif (
+        cookies[0].get("CachePolicyId") != "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+        or "TrustedKeyGroups" in cookies[0]
+        or "POST" not in cookies[0].get("AllowedMethods", [])
+        or api_origin is None
+        or "HttpApi" not in json.dumps(api_origin.get("DomainName"))
+    ):
+        problems.append(f"/files/cookies must go, uncached and unsigned, to the HTTP API: {cookies[0]}")
     # record-ownership's S3 events: two retries, then the failure queue.
     configs = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
     ownership = [c for c in configs if c.get("FunctionName", {}).get("Ref") == "RecordOwnershipFunction"]

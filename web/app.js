@@ -553,11 +553,11 @@ el.previewClose.addEventListener("click", clearPreview);
 // ---------- gallery: the user's images, loaded from the CDN by cookie alone ----------
 
 // POST /files/cookies sets CloudFront signed cookies (HttpOnly, Secure, SameSite=Strict) of a
-// custom policy for <cdn>/users/<owner>/*, with Path=/users/<owner>/ (and the stack's
-// CookieDomain, so that they reach the CDN; locally the API and the CDN share the host
-// 127.0.0.1, and cookies ignore ports). With them a plain <img src="<cdn>/users/<owner>/<id>">
-// loads, with no signed URL per file. The browser must keep them, hence `credentials:
-// "include"` (the API's CORS rule allows credentials).
+// custom policy for <cdn>/users/<owner>/*, with Path=/users/<owner>/ and no Domain. The page
+// asks for them through the CDN's own host (<cdn>/files/cookies, which the distribution sends
+// to the API uncached), so they belong to the CDN's host and to no sibling host. With them a
+// plain <img src="<cdn>/users/<owner>/<id>"> loads, with no signed URL per file. The browser
+// must keep them, hence `credentials: "include"` (the API's CORS rule allows credentials).
 //
 // Switching user or signing out cannot remove the previous user's cookies (HttpOnly: no
 // script can), and they stay in this browser until their Max-Age runs out. They never open
@@ -606,13 +606,13 @@ function galleryCookies(force = false) {
 async function requestGalleryCookies(session, token) {
   let res;
   try {
-    res = await fetch(`${apiBase()}/files/cookies`, {
+    res = await fetch(`${cdnBase()}/files/cookies`, {
       method: "POST",
       credentials: "include", // or the browser drops the Set-Cookie of a cross-origin answer
       headers: { Authorization: `Bearer ${token}` },
     });
   } catch {
-    throw new ApiError(0, "network_error", `Could not reach the API at ${apiBase() || "(empty URL)"}`);
+    throw new ApiError(0, "network_error", `Could not reach the CDN at ${cdnBase() || "(empty URL)"}`);
   }
   await readJson(res);
   if (session !== state.session) return;

@@ -82,7 +82,6 @@ fn view_deps() -> issue_view_url::Deps {
         ("JWT_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE"),
         ("CDN_BASE_URL", "https://d111111abcdef8.cloudfront.net"),
         ("SIGNING_KEY_SECRET_ID", "signing-key"),
-        ("COOKIE_DOMAIN", "cloudfront.net"),
         ("TRUSTED_KEY_1", trusted.as_str()),
     ];
     let secret =

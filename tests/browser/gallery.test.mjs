@@ -1,5 +1,6 @@
 // The gallery, in a real browser against `private-uploads up`: the page asks the API for the
-// CloudFront signed cookies of the signed-in user (POST /files/cookies) and shows each ready
+// CloudFront signed cookies of the signed-in user (POST /files/cookies, through the CDN's own
+// host, as the distribution's behaviour forwards it; no Domain) and shows each ready
 // raster image as an <img> whose src is the plain CDN URL, loaded by those cookies alone.
 // Alice sees her three images (and not her text file); Bob, with his own cookies, opens none
 // of hers: his browser does not send his cookies to her paths (Path=/users/bob/), and sent by
@@ -98,7 +99,7 @@ async function signedIn(user) {
   });
   const cookieCalls = [];
   page.on("response", (res) => {
-    if (res.url() === `${apiUrl}/files/cookies`) cookieCalls.push(res);
+    if (res.url() === `${cdnUrl}/files/cookies`) cookieCalls.push(res);
   });
   await page.goto(apiUrl);
   await page.waitForSelector("#dev-user", { state: "visible" });
@@ -244,10 +245,16 @@ test("alice's gallery shows her three images, loaded from the CDN by cookie alon
   assert.equal(await page.locator("#gallery", { hasText: "notes.txt" }).count(), 0, "no thumbnail for the text file");
   assert.equal(await page.locator('#file-list tr[data-status="ready"]', { hasText: "notes.txt" }).count(), 1);
 
-  // The browser asked the API for the cookies (204) and kept them: Secure and HttpOnly cookies,
-  // set over http://127.0.0.1, for alice's path only.
-  assert.ok(cookieCalls.length >= 1, "the page called POST /files/cookies");
-  for (const res of cookieCalls) assert.equal(res.status(), 204);
+  // The browser asked for the cookies through the CDN's own host (which sends the route to the
+  // API, 204) and kept them: Secure and HttpOnly cookies, set over http://127.0.0.1, for
+  // alice's path only, with no Domain (host-only: no sibling host would receive them).
+  assert.ok(cookieCalls.length >= 1, "the page called POST <cdn>/files/cookies");
+  for (const res of cookieCalls) {
+    assert.equal(res.status(), 204);
+    const setCookies = (await res.headersArray()).filter((h) => h.name.toLowerCase() === "set-cookie");
+    assert.equal(setCookies.length, 4, JSON.stringify(setCookies));
+    for (const { value } of setCookies) assert.doesNotMatch(value, /domain=/i, value);
+  }
   const jar = await context.cookies();
   assert.deepEqual(
     jar.map((c) => c.name).sort(),

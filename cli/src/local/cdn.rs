@@ -31,6 +31,9 @@ pub struct LocalCdn {
     /// The last request targets received, exactly as they arrived (CloudFront's access log
     /// keeps them too): tests check that a hostile path reached the CDN unchanged.
     seen: std::sync::Mutex<std::collections::VecDeque<String>>,
+    /// The distribution's behaviours towards the HTTP API (`Template::cdn_api_paths`), and
+    /// the API stand-in they reach: never cached, no signature asked.
+    api: Option<(Vec<String>, std::sync::Arc<super::api_gateway::LocalApi>)>,
 }
 
 /// How many request targets [`LocalCdn::requests_seen`] keeps.
@@ -72,6 +75,7 @@ impl LocalCdn {
             bucket: bucket.to_owned(),
             headers,
             seen: std::sync::Mutex::default(),
+            api: None,
         })
     }
 
@@ -124,6 +128,17 @@ impl LocalCdn {
         Ok(key.into_owned())
     }
 
+    /// Send the requests whose path matches one of `paths` (CloudFront path patterns) to the
+    /// API stand-in, as the distribution's behaviours towards its `api` origin do.
+    pub fn with_api_behaviours(
+        mut self,
+        paths: Vec<String>,
+        api: std::sync::Arc<super::api_gateway::LocalApi>,
+    ) -> Self {
+        self.api = Some((paths, api));
+        self
+    }
+
     /// The request targets (path and query) received lately, oldest first, as they arrived.
     pub fn requests_seen(&self) -> Vec<String> {
         self.seen
@@ -150,6 +165,15 @@ impl LocalCdn {
                 seen.pop_front();
             }
             seen.push_back(path_and_query.clone());
+        }
+        if let Some((paths, api)) = &self.api {
+            let path = path_and_query.split('?').next().unwrap_or("");
+            if paths
+                .iter()
+                .any(|pattern| cloudfront_viewer::wildcard_match(pattern, path))
+            {
+                return api.handle(request, peer).await;
+            }
         }
         if request.method() != Method::GET && request.method() != Method::HEAD {
             return access_denied("This distribution only allows GET and HEAD.");

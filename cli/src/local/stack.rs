@@ -441,23 +441,27 @@ impl LocalStack {
             web_dir: options.web_dir.clone(),
             faults: backend.faults.clone(),
         });
+        let served_api = api.clone();
         tasks.push(tokio::spawn(super::server::serve(
             api_listener,
             stopped.clone(),
             move |req, peer| {
-                let api = api.clone();
+                let api = served_api.clone();
                 async move { Ok::<_, std::convert::Infallible>(api.handle(req, peer).await) }
             },
         )));
 
-        let cdn = Arc::new(LocalCdn::new(
-            &cdn_url,
-            KEY_PAIR_ID,
-            &backend.cloudfront_key.public_pem,
-            backend.s3_client.clone(),
-            BUCKET,
-            &backend.template.cdn_headers,
-        )?);
+        let cdn = Arc::new(
+            LocalCdn::new(
+                &cdn_url,
+                KEY_PAIR_ID,
+                &backend.cloudfront_key.public_pem,
+                backend.s3_client.clone(),
+                BUCKET,
+                &backend.template.cdn_headers,
+            )?
+            .with_api_behaviours(backend.template.cdn_api_paths.clone(), api.clone()),
+        );
         let served_cdn = cdn.clone();
         tasks.push(tokio::spawn(super::server::serve(
             cdn_listener,

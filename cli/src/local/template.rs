@@ -73,6 +73,9 @@ pub struct Template {
     pub cdn_headers: Vec<(String, String)>,
     /// The code of the distribution's viewer-response function (CloudFront Functions JS).
     pub cdn_viewer_response: String,
+    /// The path patterns the distribution sends to the HTTP API (its `api` origin) rather than
+    /// to the bucket: the gallery cookies' route.
+    pub cdn_api_paths: Vec<String>,
 }
 
 fn text(value: &Value) -> Option<String> {
@@ -225,7 +228,15 @@ impl Template {
             .next()
             .ok_or("template.yaml has no AWS::CloudFront::Distribution")?
             .1;
-        let behavior = &distribution["Properties"]["DistributionConfig"]["DefaultCacheBehavior"];
+        let config = &distribution["Properties"]["DistributionConfig"];
+        let behavior = &config["DefaultCacheBehavior"];
+        let cdn_api_paths = config["CacheBehaviors"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["TargetOriginId"].as_str() == Some("api"))
+            .filter_map(|b| text(&b["PathPattern"]))
+            .collect();
         let referenced = |value: &Value, what: &str| -> Result<String, String> {
             match value {
                 Value::Tagged(tagged) => {
@@ -285,6 +296,7 @@ impl Template {
             role_policies,
             cdn_headers,
             cdn_viewer_response,
+            cdn_api_paths,
         })
     }
 

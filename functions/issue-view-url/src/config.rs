@@ -26,8 +26,6 @@ pub struct Config {
     pub key_refresh: Duration,
     /// How narrow an `ip` condition must be.
     pub ip_bounds: IpBounds,
-    /// The `Domain` of the gallery cookies (`COOKIE_DOMAIN`); `None`: the API's host only.
-    pub cookie_domain: Option<String>,
     /// The key group's public keys (`TRUSTED_KEY_1`, `TRUSTED_KEY_2`, one per template key
     /// slot): the function signs only with a key among them. Empty: not checked.
     pub trusted_keys: TrustedKeys,
@@ -45,7 +43,6 @@ impl Config {
             table: required(env, "TABLE_NAME")?,
             jwt_issuer: required(env, "JWT_ISSUER")?,
             s3_endpoint: s3_endpoint(env)?,
-            cookie_domain: cookie_domain(env, &cdn_base)?,
             cdn_base,
             secret_id: required(env, "SIGNING_KEY_SECRET_ID")?,
             trusted_keys: TrustedKeys::parse(
@@ -89,48 +86,6 @@ impl Config {
     }
 }
 
-/// `COOKIE_DOMAIN`: empty, or a domain name of two labels or more that the CDN's host is, or
-/// is under (else the browser would never send the cookies to the CDN).
-fn cookie_domain(env: &dyn Env, cdn: &CdnBase) -> Result<Option<String>, ConfigError> {
-    let Some(text) = env
-        .get("COOKIE_DOMAIN")
-        .map(|t| t.trim().to_ascii_lowercase())
-    else {
-        return Ok(None);
-    };
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let valid = text.len() <= 253
-        && text.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        });
-    let malformed = |why: String| {
-        Err(ConfigError::Malformed {
-            name: "COOKIE_DOMAIN",
-            why,
-        })
-    };
-    let top = text.rsplit('.').next().unwrap_or_default();
-    if !valid || !text.contains('.') || top.bytes().all(|b| b.is_ascii_digit()) {
-        return malformed(format!("{text:?} is not a domain name like example.com"));
-    }
-    let host = cdn.host();
-    if host != text && !host.ends_with(&format!(".{text}")) {
-        return malformed(format!(
-            "the CDN's host {host:?} is not under {text:?}: the browser would never send the \
-             cookies to it (set CdnDomainName to a name under it)"
-        ));
-    }
-    Ok(Some(text))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,21 +94,6 @@ mod tests {
         "K1 ",
         include_str!("../../../shared/testdata/rsa2048-public.pem")
     );
-
-    fn config(cdn: &str, domain: &str) -> Result<Config, ConfigError> {
-        Config::from_env(&[
-            ("TRUSTED_KEY_1", TRUSTED),
-            ("BUCKET_NAME", "b"),
-            ("TABLE_NAME", "t"),
-            (
-                "JWT_ISSUER",
-                "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
-            ),
-            ("SIGNING_KEY_SECRET_ID", "s"),
-            ("CDN_BASE_URL", cdn),
-            ("COOKIE_DOMAIN", domain),
-        ])
-    }
 
     #[test]
     fn a_stack_whose_key_slots_are_empty_does_not_start() {
@@ -178,28 +118,5 @@ mod tests {
                 .count(),
             1
         );
-    }
-
-    #[test]
-    fn the_cookie_domain_must_cover_the_cdn() {
-        let ok = config("https://cdn.files.example.com", "files.example.com").unwrap();
-        assert_eq!(ok.cookie_domain.as_deref(), Some("files.example.com"));
-        let same = config("https://example.com", "Example.COM").unwrap();
-        assert_eq!(same.cookie_domain.as_deref(), Some("example.com"));
-        assert_eq!(
-            config("https://cdn.example.com", "").unwrap().cookie_domain,
-            None
-        );
-        for (cdn, domain) in [
-            ("https://d111111abcdef8.cloudfront.net", "example.com"),
-            ("https://cdn.notexample.com", "example.com"),
-            ("https://cdn.example.com", "com"),
-            ("http://127.0.0.1:3002", "0.1"),
-            ("https://cdn.example.com", "-example.com"),
-            ("https://cdn.example.com", "example..com"),
-        ] {
-            let error = config(cdn, domain).unwrap_err().to_string();
-            assert!(error.contains("COOKIE_DOMAIN"), "{cdn} {domain}: {error}");
-        }
     }
 }

@@ -2,8 +2,10 @@
 //! that open every file under the caller's prefix on the CDN, for a gallery of thumbnails
 //! loaded by `<img src>` alone. A custom policy whose resource is
 //! `https://<cdn>/users/<owner>/*`, valid for `ViewUrlMaxSeconds`; the cookies are scoped to
-//! that path, `Secure`, `HttpOnly`, `SameSite=Strict`, and to `COOKIE_DOMAIN` when set (the
-//! CDN and the API on subdomains of the app's domain: see docs/operations.md, "Gallery cookies: domains").
+//! that path, `Secure`, `HttpOnly`, `SameSite=Strict`, and carry no `Domain`: they belong to
+//! the host that set them alone. The page asks for them through the CDN's own host (the
+//! distribution forwards `/files/cookies` to the API, uncached), so they go to the CDN and to
+//! no sibling host (docs/operations.md, "Gallery cookies").
 
 use chrono::Utc;
 use lambda_http::http::StatusCode;
@@ -33,7 +35,6 @@ pub async fn handle(deps: &Deps, owner: &OwnerId) -> Result<Response<Body>, ApiE
         .map_err(|_| ApiError::internal("the signing key failed to sign"))?;
     let path = format!("/{prefix}");
     let scope = CookieScope {
-        domain: deps.config.cookie_domain.as_deref(),
         path: &path,
         max_age: lifetime,
     };

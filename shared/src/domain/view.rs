@@ -47,14 +47,6 @@ impl CdnBase {
         format!("{}/{}", self.0, utf8_percent_encode(key, PATH))
     }
 
-    /// The host, without scheme or port.
-    pub fn host(&self) -> &str {
-        let rest = self.0.split_once("://").map_or(self.0.as_str(), |(_, r)| r);
-        rest.rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(rest, |(host, _)| host)
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -34,23 +34,17 @@ pub fn empty_response(status: StatusCode) -> Response<Body> {
 /// Where a cookie goes and for how long: every cookie is also `Secure; HttpOnly;
 /// SameSite=Strict` (sent only over HTTPS, never to scripts, never on cross-site requests).
 pub struct CookieScope<'a> {
-    /// `Domain`: `None` for the host that set it only.
-    pub domain: Option<&'a str>,
     pub path: &'a str,
     pub max_age: u64,
 }
 
-/// One `Set-Cookie` value.
+/// One `Set-Cookie` value. It names no `Domain`: the cookie is the setting host's alone, and
+/// no sibling host under the same domain receives it.
 pub fn set_cookie(name: &str, value: &str, scope: &CookieScope<'_>) -> String {
-    let mut out = format!(
+    format!(
         "{name}={value}; Path={}; Max-Age={}; Secure; HttpOnly; SameSite=Strict",
         scope.path, scope.max_age
-    );
-    if let Some(domain) = scope.domain {
-        out.push_str("; Domain=");
-        out.push_str(domain);
-    }
-    out
+    )
 }
 
 /// A response with no body that sets `cookies` (one `Set-Cookie` header each; API Gateway
@@ -75,14 +69,15 @@ mod tests {
     #[test]
     fn cookies_carry_every_attribute() {
         let scope = CookieScope {
-            domain: Some("example.com"),
             path: "/users/alice/",
             max_age: 1800,
         };
+        let cookie = set_cookie("CloudFront-Key-Pair-Id", "K1", &scope);
         assert_eq!(
-            set_cookie("CloudFront-Key-Pair-Id", "K1", &scope),
-            "CloudFront-Key-Pair-Id=K1; Path=/users/alice/; Max-Age=1800; Secure; HttpOnly; SameSite=Strict; Domain=example.com"
+            cookie,
+            "CloudFront-Key-Pair-Id=K1; Path=/users/alice/; Max-Age=1800; Secure; HttpOnly; SameSite=Strict"
         );
+        assert!(!cookie.to_ascii_lowercase().contains("domain"));
         let response = cookies_response(StatusCode::NO_CONTENT, &["a=1".into(), "b=2".into()]);
         let set: Vec<_> = response
             .headers()
