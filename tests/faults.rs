@@ -296,6 +296,7 @@ async fn an_event_that_fails_three_times_is_kept_and_a_replay_settles_it() {
         size: 4,
         etag,
         sequencer: "0055AED6DCD90281E5".into(),
+        principal: "AWS:AROALOCALFUNCTIONS:private-uploads-local".into(),
     }
     .to_event(REGION);
     let queue = tempfile::NamedTempFile::new().expect("a file");

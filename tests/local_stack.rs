@@ -1047,6 +1047,55 @@ async fn every_route_status_error_code_and_retry_after_in_the_openapi_document_i
     check(&run, &api, &mut seen, no_cookies).await;
     run.stop().await;
 
+    // A stack allowing one credential an hour and one unfinished multipart upload: past
+    // either bound, a 429 with Retry-After.
+    let run = Running::start_with(&[
+        ("CREDENTIALS_PER_HOUR", "1"),
+        ("MAX_UNFINISHED_UPLOADS", "1"),
+    ])
+    .await;
+    let upload = json!({"filename": "a.pdf", "content_type": "application/pdf", "size": 10});
+    for bounded in [
+        case("POST", "/credentials", "/credentials", Alice, 200, None),
+        case(
+            "POST",
+            "/credentials",
+            "/credentials",
+            Alice,
+            429,
+            Some(RateLimited),
+        ),
+        case(
+            "POST",
+            "/uploads/multipart",
+            "/uploads/multipart",
+            Alice,
+            201,
+            None,
+        )
+        .json(upload.clone()),
+        case(
+            "POST",
+            "/uploads/multipart",
+            "/uploads/multipart",
+            Alice,
+            429,
+            Some(TooManyUnfinishedUploads),
+        )
+        .json(upload),
+        case(
+            "POST",
+            "/credentials",
+            "/credentials",
+            Alice,
+            429,
+            Some(TooManyUnfinishedUploads),
+        ),
+    ] {
+        check(&run, &api, &mut seen, bounded).await;
+    }
+    run.stop().await;
+
     let documented: BTreeSet<(String, String, u16)> = api
         .responses()
         .keys()

@@ -67,6 +67,8 @@ LIMITS = {
         "throttle": {"default": (50, 100), "POST /uploads": (10, 20), "POST /uploads/form": (10, 20),
                      "POST /uploads/multipart": (10, 20), "POST /credentials": (10, 20),
                      "GET /files/{file_id}/url": (100, 200), "POST /files/cookies": (100, 200)},
+        "credentials": {"CREDENTIALS_PER_HOUR": 30, "CREDENTIALS_MAX_OBJECTS": 100,
+                        "MAX_UNFINISHED_UPLOADS": 20, "MULTIPART_ABORT_DAYS": 1},
     },
     "every-option-set": {
         "reserved": {"IssueUploadUrlFunction": 5, "IssueViewUrlFunction": 5, "RecordOwnershipFunction": 2},
@@ -74,11 +76,14 @@ LIMITS = {
         "throttle": {"default": (7, 14), "POST /uploads": (3, 6), "POST /uploads/form": (3, 6),
                      "POST /uploads/multipart": (3, 6), "POST /credentials": (3, 6),
                      "GET /files/{file_id}/url": (30, 60), "POST /files/cookies": (30, 60)},
+        "credentials": {"CREDENTIALS_PER_HOUR": 5, "CREDENTIALS_MAX_OBJECTS": 7,
+                        "MAX_UNFINISHED_UPLOADS": 3, "MULTIPART_ABORT_DAYS": 2},
     },
 }
 cases["every-option-set"].update({
     "ApiThrottleRate": 7, "ApiThrottleBurst": 14, "UploadThrottleRate": 3, "UploadThrottleBurst": 6,
     "ViewThrottleRate": 30, "ViewThrottleBurst": 60,
+    "CredentialsPerHour": 5, "CredentialsMaxObjects": 7, "MaxUnfinishedUploads": 3, "MultipartAbortDays": 2,
 })
 NO_VALUE = object()
 
@@ -172,6 +177,35 @@ def check_limits(label, out, parameters):
         or "HttpApi" not in json.dumps(api_origin.get("DomainName"))
     ):
         problems.append(f"/files/cookies must go, uncached and unsigned, to the HTTP API: {cookies[0]}")
+    # Temporary credentials' bounds: the upload function counts credentials and unfinished
+    # multipart uploads (and may list them), record-ownership counts each credential's
+    # objects with the same limit, and the bucket aborts what is left unfinished.
+    def env(function):
+        variables = resources[function]["Properties"]["Environment"]["Variables"]
+        return {name: resolve(value) for name, value in variables.items()}
+    upload_env, ownership_env = env("IssueUploadUrlFunction"), env("RecordOwnershipFunction")
+    for name, expected in want["credentials"].items():
+        if str(upload_env.get(name)) != str(expected):
+            problems.append(f"IssueUploadUrlFunction {name}={upload_env.get(name)}, expected {expected}")
+    if str(ownership_env.get("CREDENTIALS_MAX_OBJECTS")) != str(want["credentials"]["CREDENTIALS_MAX_OBJECTS"]):
+        problems.append(f"RecordOwnershipFunction CREDENTIALS_MAX_OBJECTS={ownership_env.get('CREDENTIALS_MAX_OBJECTS')}")
+    bucket = next(r for r in resources.values() if r["Type"] == "AWS::S3::Bucket" and "LifecycleConfiguration" in r["Properties"])
+    aborts = [
+        resolve(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        for rule in bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+        if rule.get("Status") == "Enabled" and "AbortIncompleteMultipartUpload" in rule and not rule.get("Prefix") and not rule.get("Filter")
+    ]
+    if [str(days) for days in aborts] != [str(want["credentials"]["MULTIPART_ABORT_DAYS"])]:
+        problems.append(f"the bucket aborts unfinished uploads after {aborts} days, expected [{want['credentials']['MULTIPART_ABORT_DAYS']}]")
+    role = resources[resources["IssueUploadUrlFunction"]["Properties"]["Role"]["Fn::GetAtt"][0]]
+    lists = [
+        statement
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        if statement.get("Effect") == "Allow" and "s3:ListBucketMultipartUploads" in json.dumps(statement.get("Action"))
+    ]
+    if len(lists) != 1 or lists[0].get("Resource") != {"Fn::GetAtt": ["FilesBucket", "Arn"]}:
+        problems.append(f"the upload function must list the bucket's multipart uploads: {lists}")
     # record-ownership's S3 events: two retries, then the failure queue.
     configs = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
     ownership = [c for c in configs if c.get("FunctionName", {}).get("Ref") == "RecordOwnershipFunction"]

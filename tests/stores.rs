@@ -394,3 +394,78 @@ async fn cancelled_uploads_and_deleted_files_leave_tombstones_in_both_stores() {
     tombstones_behave(&shared::ports::MemoryRecords::default(), "memory").await;
     stack.stop().await;
 }
+
+/// The counts behind `POST /credentials`' hourly limit and a credential's object limit.
+async fn counts_behave(records: &dyn FileRecords, store: &str) {
+    use shared::domain::counters::{Counted, Counter};
+    let alice = OwnerId::from_sub("alice").unwrap();
+    let hourly = Counter::credentials_issued(2);
+    let now = 1_800_000_000;
+    let counted = |c: Counted| match c {
+        Counted::Yes(tally) => Some(tally.count),
+        Counted::Full { .. } => None,
+    };
+    assert_eq!(
+        counted(records.count(&alice, &hourly, now).await.unwrap()),
+        Some(1)
+    );
+    assert_eq!(
+        counted(records.count(&alice, &hourly, now + 10).await.unwrap()),
+        Some(2)
+    );
+    assert_eq!(
+        records.count(&alice, &hourly, now + 20).await.unwrap(),
+        Counted::Full { retry_after: 3580 },
+        "{store}"
+    );
+    let bob = OwnerId::from_sub("bob").unwrap();
+    assert_eq!(
+        counted(records.count(&bob, &hourly, now).await.unwrap()),
+        Some(1),
+        "{store}"
+    );
+    assert_eq!(
+        counted(records.count(&alice, &hourly, now + 3600).await.unwrap()),
+        Some(1),
+        "{store}: a new window"
+    );
+    // Counts are no files: the listing and the usage do not see them.
+    assert!(
+        records
+            .list(&alice, 10, None)
+            .await
+            .unwrap()
+            .records
+            .is_empty(),
+        "{store}"
+    );
+    assert_eq!(records.usage(&alice).await.unwrap().files, 0, "{store}");
+
+    // Twenty counted at once, ten fit: exactly ten are counted.
+    let per_credential = Counter::objects_of_credential("0123456789ab", 10);
+    let answers = futures_util::future::join_all(
+        (0..20).map(|_| records.count(&alice, &per_credential, now)),
+    )
+    .await;
+    let yes = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Counted::Yes(_))))
+        .count();
+    let full = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Counted::Full { .. })))
+        .count();
+    assert_eq!(
+        (yes, full),
+        (10, answers.len() - 10),
+        "{store}: {answers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counts_hold_their_limit_under_parallel_writes_in_both_stores() {
+    let stack = Stack::start().await;
+    counts_behave(&DynamoRecords::from_config(&stack.aws, TABLE), "DynamoDB").await;
+    counts_behave(&shared::ports::MemoryRecords::default(), "memory").await;
+    stack.stop().await;
+}

@@ -961,6 +961,119 @@ async fn every_mode_holds_the_quota_under_parallel_requests() {
     run.stop().await;
 }
 
+/// `(status, Retry-After, error)` of `POST {route}` as `token`.
+async fn bounded(
+    run: &Running,
+    route: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, u64, String) {
+    let body = body.map_or(integration_tests::running::Body::None, |b| {
+        integration_tests::running::Body::Json(b)
+    });
+    let answer = run.call("POST", route, Some(token), body).await;
+    let retry_after = answer
+        .headers
+        .get("retry-after")
+        .map_or(0, |v| v.to_str().unwrap().parse().unwrap());
+    let error = answer.body["error"].as_str().unwrap_or_default().to_owned();
+    (answer.status, retry_after, error)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn temporary_credentials_are_bounded_in_objects_unfinished_uploads_and_number() {
+    let run = Running::start_with(&[
+        ("CREDENTIALS_MAX_OBJECTS", "3"),
+        ("MAX_UNFINISHED_UPLOADS", "2"),
+        ("CREDENTIALS_PER_HOUR", "3"),
+    ])
+    .await;
+    let frank = run.token("frank");
+    let (status, issued) = run.json("POST", "/credentials", Some(&frank), None).await;
+    assert_eq!(status, 200, "{issued}");
+    assert_eq!(issued["max_objects"], 3);
+    let s3 = client_of(&issued);
+    let prefix = issued["prefix"].as_str().unwrap().to_owned();
+
+    // Six objects put at once with one credential limited to three: S3 takes them all, three
+    // become files, the other three are rejected and removed as they arrive.
+    let ids: Vec<String> = (0..6).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let bytes = png(20, 3);
+    let keys: Vec<String> = ids.iter().map(|id| format!("{prefix}{id}")).collect();
+    let puts =
+        futures_util::future::join_all(keys.iter().map(|key| put_with(&s3, key, &bytes))).await;
+    assert!(puts.iter().all(Result::is_ok), "{puts:?}");
+    let mut ready = 0;
+    for id in &ids {
+        let file = run.settled("frank", id).await;
+        match file["status"].as_str() {
+            Some("ready") => ready += 1,
+            Some("rejected") => {
+                let reason = file["reason"].as_str().unwrap_or_default();
+                assert!(reason.starts_with("credential_limit"), "{file}");
+                assert!(
+                    run.object_removed(&format!("{prefix}{id}")).await,
+                    "{id} stayed"
+                );
+            }
+            _ => panic!("{id} never settled: {file}"),
+        }
+    }
+    assert_eq!(
+        ready, 3,
+        "one credential adds at most CREDENTIALS_MAX_OBJECTS"
+    );
+
+    // Multipart uploads the credential starts and never finishes: at two, no new credentials
+    // and no new multipart upload, until one is aborted.
+    let mut started = Vec::new();
+    for _ in 0..2 {
+        let key = format!("{prefix}{}", uuid::Uuid::now_v7());
+        let created = s3
+            .create_multipart_upload()
+            .bucket(BUCKET)
+            .key(&key)
+            .content_type("image/png")
+            .send()
+            .await
+            .expect("the credential may start a multipart upload");
+        started.push((key, created.upload_id().unwrap().to_owned()));
+    }
+    let big = json!({"filename": "b.png", "content_type": "image/png", "size": 6 * MIB});
+    for (route, body) in [("/credentials", None), ("/uploads/multipart", Some(big))] {
+        let (status, retry_after, error) = bounded(&run, route, &frank, body).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (429, "too_many_unfinished_uploads"),
+            "{route}"
+        );
+        assert!(
+            (86_400..=2 * 86_400).contains(&retry_after),
+            "{route}: when the one-day lifecycle rule aborts the oldest: {retry_after}"
+        );
+    }
+    let (key, upload_id) = &started[0];
+    s3.abort_multipart_upload()
+        .bucket(BUCKET)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await
+        .expect("the credential may abort its upload");
+
+    // Three credentials an hour: the second and third are issued, the fourth waits.
+    for _ in 0..2 {
+        let (status, _, error) = bounded(&run, "/credentials", &frank, None).await;
+        assert_eq!(status, 200, "{error}");
+    }
+    let (status, retry_after, error) = bounded(&run, "/credentials", &frank, None).await;
+    assert_eq!((status, error.as_str()), (429, "rate_limited"));
+    assert!((3500..=3600).contains(&retry_after), "{retry_after}");
+    let (status, _, _) = bounded(&run, "/credentials", &run.token("grace"), None).await;
+    assert_eq!(status, 200, "every owner has their own count");
+    run.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn objects_nobody_can_read_never_stay_without_a_record() {
     use aws_sdk_s3::types::StorageClass;

@@ -45,7 +45,10 @@ fn upload_deps() -> issue_upload_url::Deps {
     let env = [
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
-        ("JWT_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE"),
+        (
+            "JWT_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
+        ),
         ("AWS_REGION", "eu-west-1"),
         ("ALLOWED_CONTENT_TYPES", "image/*,application/pdf"),
         ("QUOTA_FILES", "20"),
@@ -79,7 +82,10 @@ fn view_deps() -> issue_view_url::Deps {
     let env = [
         ("BUCKET_NAME", "private-uploads-example"),
         ("TABLE_NAME", "files"),
-        ("JWT_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE"),
+        (
+            "JWT_ISSUER",
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE",
+        ),
         ("CDN_BASE_URL", "https://d111111abcdef8.cloudfront.net"),
         ("SIGNING_KEY_SECRET_ID", "signing-key"),
         ("TRUSTED_KEY_1", trusted.as_str()),

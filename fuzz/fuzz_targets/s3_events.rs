@@ -1,6 +1,8 @@
 //! S3 event notifications through record-ownership: any JSON the function could be invoked
 //! with (the input), against a bucket holding one object at the key the sample event names
-//! and its pending record. The function must never panic; what it reports is its business.
+//! and its pending record, and one with no record (adopted, and counted against the
+//! temporary credential the event's principal names, if any). The function must never
+//! panic; what it reports is its business.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -17,6 +19,8 @@ use shared::ports::{FileRecords, MemoryObjects, MemoryRecords};
 const SAMPLE: &str = include_str!("../../events/s3-object-created.json");
 const SUB: &str = "3f1c9a2e-8d4b-4c1a-9e2f-7b6a5d4c3b2a";
 const FILE: &str = "019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
+/// An object with no record, as temporary credentials upload them.
+const ADOPTED: &str = "019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6e";
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -34,9 +38,17 @@ fuzz_target!(|data: &[u8]| {
             let _ = ObjectKey::parse(&key);
         }
         let _ = shared::domain::sequencer::Sequencer::parse(text);
+        // A credential id read from a principal is always one we could have made.
+        if let Some(id) = shared::domain::credentials::credential_of_principal(text) {
+            assert_eq!(id.len(), shared::domain::credentials::CREDENTIAL_ID_LEN);
+            assert!(
+                id.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            );
+        }
     }
     // The input as a whole event, or else the sample event with its record's key, event
-    // name, sequencer, ETag, size and bucket replaced by the input's NUL-separated fields
+    // name, sequencer, ETag, size, bucket and principal replaced by the input's NUL-separated fields
     // (so most inputs reach the handler's logic, not only the JSON parser).
     let event = match serde_json::from_slice::<S3Event>(data) {
         Ok(event) => event,
@@ -64,6 +76,9 @@ fuzz_target!(|data: &[u8]| {
             if let Some(bucket) = fields.next() {
                 record["s3"]["bucket"]["name"] = bucket.into();
             }
+            if let Some(principal) = fields.next() {
+                record["userIdentity"]["principalId"] = principal.into();
+            }
             match serde_json::from_value::<S3Event>(event) {
                 Ok(event) => event,
                 Err(_) => return,
@@ -76,6 +91,7 @@ fuzz_target!(|data: &[u8]| {
         ("ALLOWED_CONTENT_TYPES", "image/*,application/pdf"),
         ("QUOTA_BYTES", "3000"),
         ("QUOTA_FILES", "10"),
+        ("CREDENTIALS_MAX_OBJECTS", "1"),
     ];
     let records = Arc::new(MemoryRecords::default());
     let objects = Arc::new(MemoryObjects::default());
@@ -89,6 +105,20 @@ fuzz_target!(|data: &[u8]| {
             size: ByteSize::new(1024),
             content_type: Some("image/png".into()),
             etag: "efc76d557de7077b1deabc4c3755cac5".into(),
+            first_bytes: Some(b"\x89PNG\r\n\x1a\n\0\0\0\0".to_vec()),
+            ..ObjectInfo::default()
+        },
+    );
+    let unrecorded = ObjectKey::new(
+        OwnerId::from_sub(SUB).unwrap(),
+        FileId::parse(ADOPTED).unwrap(),
+    );
+    objects.put(
+        &unrecorded.to_string(),
+        ObjectInfo {
+            size: ByteSize::new(12),
+            content_type: Some("image/png".into()),
+            etag: "0f343b0931126a20f133d67c2b018a3b".into(),
             first_bytes: Some(b"\x89PNG\r\n\x1a\n\0\0\0\0".to_vec()),
             ..ObjectInfo::default()
         },

@@ -63,6 +63,14 @@ OUTAGE_CHECKS = [
 
 # Documented statuses schemathesis cannot provoke through `up`, and what reaches them instead.
 NOT_REACHABLE: dict[int, str] = {}
+# Documented answers of one operation this run leaves alone on purpose, and where they are
+# reached instead.
+UNREACHED: dict[tuple[str, int], str] = {
+    ("POST /uploads/multipart", 429): (
+        "too_many_unfinished_uploads would stop the hooks' own multipart uploads of alice; "
+        "tests/local_stack.rs reaches it over HTTP and holds it to this document"
+    ),
+}
 
 
 def fail(message: str) -> None:
@@ -237,6 +245,10 @@ def main() -> int:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(MOTO_SERVER=moto, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
+    # Few credentials an hour, so that POST /credentials reaches its 429 (rate_limited); as
+    # many unfinished multipart uploads as allowed, so that the hooks can always start theirs
+    # (see UNREACHED).
+    env.update(CREDENTIALS_PER_HOUR="3", MAX_UNFINISHED_UPLOADS="1000")
 
     port = args.port or free_port_block()
     work = Path(tempfile.mkdtemp(prefix="pu-schemathesis-"))
@@ -322,7 +334,7 @@ def main() -> int:
         for operation, want in documented.items():
             got = seen.get(operation, set())
             missing = sorted(want - got)
-            unexplained = [s for s in missing if s not in NOT_REACHABLE]
+            unexplained = [s for s in missing if s not in NOT_REACHABLE and (operation, s) not in UNREACHED]
             missing_total += [(operation, s) for s in unexplained]
             extra = sorted(got - want)
             # `default` (500 internal_error) is documented for every operation.
@@ -336,6 +348,8 @@ def main() -> int:
             print(f"  (undocumented methods on documented paths: {sorted(other_methods)})")
         for status, why in NOT_REACHABLE.items():
             print(f"  (not expected here: {status}, {why})")
+        for (operation, status), why in UNREACHED.items():
+            print(f"  (not expected here: {operation} {status}, {why})")
         print(f"== took {time.monotonic() - started:.0f}s")
         if st_code != 0:
             print(f"FAILED: schemathesis found failures (exit {st_code}); replay with --seed {seed_value}", file=sys.stderr)

@@ -32,7 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use super::s3_multipart::{self, Upload, Uploads, check_part, no_such_upload, plan_completion};
-use super::sts::{AssumeRole, SessionAccess, SessionAuth};
+use super::sts::{AssumeRole, SessionAccess, SessionAuth, Sessions};
 use super::template::CorsRule;
 
 /// One object creation, as S3 would notify it.
@@ -46,6 +46,9 @@ pub struct ObjectCreated {
     pub size: u64,
     pub etag: String,
     pub sequencer: String,
+    /// Who made it (`userIdentity.principalId`): for temporary credentials,
+    /// `AWS:<role id>:<session name>`.
+    pub principal: String,
 }
 
 impl ObjectCreated {
@@ -58,7 +61,7 @@ impl ObjectCreated {
             "awsRegion": region,
             "eventTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "eventName": format!("ObjectCreated:{}", self.kind),
-            "userIdentity": {"principalId": "AWS:LOCAL"},
+            "userIdentity": {"principalId": self.principal},
             "requestParameters": {"sourceIPAddress": "127.0.0.1"},
             "responseElements": {"x-amz-request-id": self.sequencer, "x-amz-id-2": "local"},
             "s3": {
@@ -91,6 +94,8 @@ struct LocalBucket {
     /// The objects stored in an archive storage class, by their s3s-fs key: S3 keeps them,
     /// HEADs them, and answers a GET with `InvalidObjectState` until they are restored.
     archived: std::sync::Mutex<std::collections::HashMap<String, StorageClass>>,
+    /// Who holds which access key (for each event's principal id).
+    sessions: Sessions,
 }
 
 /// The storage classes S3 takes; s3s-fs only knows STANDARD and REDUCED_REDUNDANCY.
@@ -200,7 +205,14 @@ impl LocalBucket {
         };
     }
 
-    fn notify(&self, kind: &'static str, bucket: &str, key: &str, etag: &str) {
+    /// Who signed `credentials` (an event's principal id).
+    fn principal(&self, credentials: Option<&s3s::auth::Credentials>) -> String {
+        credentials
+            .and_then(|c| self.sessions.principal(&c.access_key))
+            .unwrap_or_else(|| "AWS:LOCAL".to_owned())
+    }
+
+    fn notify(&self, kind: &'static str, bucket: &str, key: &str, etag: &str, principal: String) {
         let size = std::fs::metadata(self.root.join(bucket).join(fs_key(key)))
             .map(|m| m.len())
             .unwrap_or(0);
@@ -212,6 +224,7 @@ impl LocalBucket {
             size,
             etag: etag.trim_matches('"').to_owned(),
             sequencer,
+            principal,
         });
     }
 
@@ -423,6 +436,7 @@ impl S3 for LocalBucket {
         refuse_customer_key(req.input.sse_customer_algorithm.as_ref())?;
         let archived = take_storage_class(&mut req.input.storage_class)?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let principal = self.principal(req.credentials.as_ref());
         req.input.key = fs_key(&key);
         let mut response = self.fs.put_object(req).await?;
         self.mark_archived(&fs_key(&key), archived);
@@ -436,7 +450,13 @@ impl S3 for LocalBucket {
             // S3 answers a form with the ETag header too (s3s sends only the XML body's).
             response.headers.insert(http::header::ETAG, value);
         }
-        self.notify(if is_form { "Post" } else { "Put" }, &bucket, &key, &etag);
+        self.notify(
+            if is_form { "Post" } else { "Put" },
+            &bucket,
+            &key,
+            &etag,
+            principal,
+        );
         Ok(response)
     }
 
@@ -446,6 +466,7 @@ impl S3 for LocalBucket {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         refuse_customer_key(req.input.sse_customer_algorithm.as_ref())?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let principal = self.principal(req.credentials.as_ref());
         req.input.key = fs_key(&key);
         if let CopySource::Bucket { key: source, .. } = &mut req.input.copy_source {
             *source = fs_key(source).into();
@@ -458,7 +479,7 @@ impl S3 for LocalBucket {
             .and_then(|r| r.e_tag.as_ref())
             .map(|e| e.value().to_owned())
             .unwrap_or_default();
-        self.notify("Copy", &bucket, &key, &etag);
+        self.notify("Copy", &bucket, &key, &etag, principal);
         Ok(response)
     }
 
@@ -494,6 +515,7 @@ impl S3 for LocalBucket {
                 full_object_crc64,
                 archived,
                 parts: Default::default(),
+                initiated: std::time::SystemTime::now(),
             },
         );
         response.output.key = Some(key);
@@ -558,6 +580,7 @@ impl S3 for LocalBucket {
         mut req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let principal = self.principal(req.credentials.as_ref());
         let upload_id = req.input.upload_id.clone();
         let upload = self.uploads.get(&upload_id)?;
         if upload.fs_key != fs_key(&key) {
@@ -627,8 +650,71 @@ impl S3 for LocalBucket {
             response.output.checksum_type =
                 Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT));
         }
-        self.notify("CompleteMultipartUpload", &bucket, &key, &etag);
+        self.notify("CompleteMultipartUpload", &bucket, &key, &etag, principal);
         Ok(response)
+    }
+
+    /// S3's listing of unfinished uploads (`prefix`, `key-marker`, `upload-id-marker`,
+    /// `max-uploads`; no delimiter), from what this stand-in tracks (s3s-fs lists none).
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        if input.delimiter.is_some() {
+            return Err(s3_error!(
+                NotImplemented,
+                "the local S3 lists multipart uploads without a delimiter"
+            ));
+        }
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let max = usize::try_from(input.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(0);
+        let after_marker =
+            |key: &String, id: &String| match (&input.key_marker, &input.upload_id_marker) {
+                (None, _) => true,
+                (Some(marker), None) => key > marker,
+                (Some(marker), Some(id_marker)) => {
+                    key > marker || (key == marker && id > id_marker)
+                }
+            };
+        // By key, then by time of creation, as S3 lists them.
+        let mut listed: Vec<_> = self
+            .uploads
+            .list(&input.bucket)
+            .into_iter()
+            .map(|(stored, id, initiated)| (s3_key(&stored), id, initiated))
+            .filter(|(key, id, _)| key.starts_with(&prefix) && after_marker(key, id))
+            .collect();
+        listed.sort_by(|a, b| (&a.0, a.2, &a.1).cmp(&(&b.0, b.2, &b.1)));
+        let truncated = listed.len() > max;
+        let page: Vec<_> = listed.into_iter().take(max).collect();
+        let last = page.last().map(|(k, id, _)| (k.clone(), id.clone()));
+        let uploads = page
+            .into_iter()
+            .map(|(key, id, initiated)| MultipartUpload {
+                key: Some(key),
+                upload_id: Some(id),
+                initiated: Some(initiated.into()),
+                storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                ..Default::default()
+            })
+            .collect();
+        let (next_key_marker, next_upload_id_marker) = match (truncated, last) {
+            (true, Some((k, id))) => (Some(k), Some(id)),
+            _ => (None, None),
+        };
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            max_uploads: i32::try_from(max).ok(),
+            is_truncated: Some(truncated),
+            next_key_marker,
+            next_upload_id_marker,
+            uploads: Some(uploads),
+            ..Default::default()
+        }))
     }
 
     async fn abort_multipart_upload(
@@ -790,6 +876,7 @@ impl LocalS3 {
             sequence: AtomicU64::new(start),
             uploads: Uploads::default(),
             archived: std::sync::Mutex::default(),
+            sessions: sts.sessions.clone(),
         };
         let sessions = sts.sessions.clone();
         let mut builder = s3s::service::S3ServiceBuilder::new(s3);

@@ -41,6 +41,8 @@ pub struct Upload {
     /// Created in an archive storage class (GLACIER, DEEP_ARCHIVE): unreadable once complete.
     pub archived: Option<s3s::dto::StorageClass>,
     pub parts: BTreeMap<i32, PartInfo>,
+    /// When it was created (`ListMultipartUploads` answers it; a lifecycle rule ages it).
+    pub initiated: std::time::SystemTime,
 }
 
 /// What a completion assembles, once checked.
@@ -82,6 +84,15 @@ impl Uploads {
 
     pub fn finish(&self, upload_id: &str) {
         self.lock().remove(upload_id);
+    }
+
+    /// The unfinished uploads of `bucket`, as `(fs_key, upload_id, initiated)`.
+    pub fn list(&self, bucket: &str) -> Vec<(String, String, std::time::SystemTime)> {
+        self.lock()
+            .iter()
+            .filter(|(_, u)| u.bucket == bucket)
+            .map(|(id, u)| (u.fs_key.clone(), id.clone(), u.initiated))
+            .collect()
     }
 }
 
@@ -316,6 +327,7 @@ mod tests {
             full_object_crc64,
             archived: None,
             parts: BTreeMap::new(),
+            initiated: std::time::SystemTime::now(),
         }
     }
 

@@ -34,7 +34,14 @@ pub struct Session {
     expires: Option<DateTime<Utc>>,
     /// `None`: a principal of the stack itself (the functions' role), not limited here.
     policies: Option<Vec<Value>>,
+    /// Who S3 says made a request (an event's `userIdentity.principalId`): for an
+    /// assumed-role session `AWS:<role id>:<session name>`.
+    principal: String,
 }
+
+/// The principal id of the stack's own credentials, as S3 names a Lambda function's role
+/// session in an event.
+pub const STACK_PRINCIPAL: &str = "AWS:AROALOCALFUNCTIONS:private-uploads-local";
 
 impl Sessions {
     /// The functions' own credentials: their role's permissions are the template's
@@ -48,9 +55,15 @@ impl Sessions {
                 token: None,
                 expires: None,
                 policies: None,
+                principal: STACK_PRINCIPAL.to_owned(),
             },
         );
         sessions
+    }
+
+    /// The principal id of `access_key`'s session (`None`: nobody's).
+    pub fn principal(&self, access_key: &str) -> Option<String> {
+        self.get(access_key).map(|session| session.principal)
     }
 
     fn insert(&self, access_key: &str, session: Session) {
@@ -379,6 +392,7 @@ impl S3Route for AssumeRole {
                 token: Some(credentials.session_token.clone()),
                 expires: Some(expires),
                 policies: Some(policies),
+                principal: format!("AWS:AROALOCAL:{name}"),
             },
         );
         let body = format!(

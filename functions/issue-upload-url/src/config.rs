@@ -43,6 +43,15 @@ pub struct Config {
     pub credentials_ttl: Duration,
     /// Whether those credentials may only create objects with `If-None-Match: *`.
     pub credentials_require_if_none_match: bool,
+    /// How many credentials one owner may get in an hour (`POST /credentials` answers 429
+    /// `rate_limited` past it).
+    pub credentials_per_hour: u64,
+    /// How many objects one credential may add (record-ownership rejects the ones past it);
+    /// told to the client as `max_objects`.
+    pub credentials_max_objects: u64,
+    /// How many unfinished multipart uploads one owner may have before `POST /credentials`
+    /// and `POST /uploads/multipart` answer 429 `too_many_unfinished_uploads`.
+    pub max_unfinished_uploads: u32,
 }
 
 impl Config {
@@ -72,6 +81,19 @@ impl Config {
                     "false" => Ok(false),
                     _ => Err(format!("{t:?} is neither true nor false")),
                 },
+            )?,
+            credentials_per_hour: parsed_or(env, "CREDENTIALS_PER_HOUR", 30, bounded(1, 3600))?,
+            credentials_max_objects: parsed_or(
+                env,
+                "CREDENTIALS_MAX_OBJECTS",
+                100,
+                bounded(1, 10_000),
+            )?,
+            max_unfinished_uploads: parsed_or(
+                env,
+                "MAX_UNFINISHED_UPLOADS",
+                20,
+                bounded(1u32, 1000),
             )?,
         })
     }

@@ -26,6 +26,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use lambda_http::{Body, Request, Response};
 #[cfg(feature = "aws")]
 use shared::aws::{SdkConfig, StartError};
+use shared::domain::counters::unfinished_uploads_allow;
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
 use shared::domain::record::{FileRecord, FileStatus, UploadMode};
 use shared::domain::time::whole_seconds;
@@ -133,6 +134,32 @@ pub(crate) async fn pending_multipart(
         ));
     }
     Ok(record)
+}
+
+/// The bound on an owner's unfinished multipart uploads (`MAX_UNFINISHED_UPLOADS`),
+/// checked before anything new may start one: 429 `too_many_unfinished_uploads` with
+/// `Retry-After` until the bucket's lifecycle rule aborts the oldest.
+pub(crate) async fn within_unfinished_bound(deps: &Deps, owner: &OwnerId) -> Result<(), ApiError> {
+    let limit = deps.config.max_unfinished_uploads;
+    let unfinished = deps.multipart.unfinished(&owner.prefix(), limit).await?;
+    let initiated: Vec<i64> = unfinished.iter().map(|u| u.initiated).collect();
+    unfinished_uploads_allow(
+        &initiated,
+        limit,
+        deps.config.multipart_abort_days,
+        chrono::Utc::now().timestamp(),
+    )
+    .map_err(|retry_after| {
+        ApiError::too_many(
+            ErrorCode::TooManyUnfinishedUploads,
+            format!(
+                "you have {limit} unfinished multipart uploads, the most allowed: complete or \
+                 abort them (DELETE /uploads/{{file_id}}, or AbortMultipartUpload), or wait \
+                 until the bucket aborts the oldest"
+            ),
+            retry_after,
+        )
+    })
 }
 
 /// The Lambda handler: every outcome, error or not, is an HTTP response.

@@ -81,6 +81,7 @@ pub async fn handle(
 ) -> Result<Response<Body>, ApiError> {
     let body: MultipartRequestBody = json_body(request)?;
     let multipart = deps.config.rules.check_multipart(&body)?;
+    crate::within_unfinished_bound(deps, owner).await?;
     let file_id = FileId::generate();
     let key = ObjectKey::new(owner.clone(), file_id);
     let upload_id = deps

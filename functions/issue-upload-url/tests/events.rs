@@ -772,7 +772,10 @@ async fn credentials_carry_a_session_policy_for_the_callers_prefix_only() {
         "AWS's own endpoint is implied"
     );
     let (name, policy, duration) = w.issuer.last.lock().unwrap().clone().unwrap();
-    assert!(name.starts_with("pu-3f1c9a2e"), "{name}");
+    assert!(
+        name.starts_with("pu-") && name.ends_with(&format!("-{SUB}")),
+        "{name}"
+    );
     assert_eq!(duration.as_secs(), 900, "15 minutes by default");
     let policy: Value = serde_json::from_str(&policy).unwrap();
     assert_eq!(
@@ -786,6 +789,111 @@ async fn credentials_carry_a_session_policy_for_the_callers_prefix_only() {
     call(&w.deps, &other).await;
     let (_, bobs, _) = w.issuer.last.lock().unwrap().clone().unwrap();
     assert!(bobs.contains("users/bob/????????"), "{bobs}");
+}
+
+/// The status, `Retry-After` and `error` of an answer.
+async fn refusal(deps: &Deps, event: &Value) -> (u16, Option<u64>, Value) {
+    let response: Response<Body> = handle(deps, request(event)).await.unwrap();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    let Body::Text(text) = response.body() else {
+        panic!("a JSON body")
+    };
+    let body: Value = serde_json::from_str(text).unwrap();
+    (
+        response.status().as_u16(),
+        retry_after,
+        body["error"].clone(),
+    )
+}
+
+#[tokio::test]
+async fn credentials_are_limited_per_owner_and_hour_and_each_names_its_own_id() {
+    let w = world_with(None, &[("CREDENTIALS_PER_HOUR", "2")]);
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = call(&w.deps, &event("api-post-credentials.json")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["max_objects"], 100,
+            "CREDENTIALS_MAX_OBJECTS by default"
+        );
+        names.push(w.issuer.last.lock().unwrap().clone().unwrap().0);
+    }
+    let (status, retry_after, error) = refusal(&w.deps, &event("api-post-credentials.json")).await;
+    assert_eq!((status, error.as_str()), (429, Some("rate_limited")));
+    let retry_after = retry_after.expect("a Retry-After");
+    assert!(
+        (3500..=3600).contains(&retry_after),
+        "until the hour's window ends: {retry_after}"
+    );
+    let mut bob = event("api-post-credentials.json");
+    bob["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!("bob");
+    assert_eq!(
+        call(&w.deps, &bob).await.0,
+        200,
+        "another owner has their own count"
+    );
+
+    assert_ne!(names[0], names[1], "each credential has its own id");
+    for name in &names {
+        let principal = format!("AWS:AROAEXAMPLEROLEID:{name}");
+        let id = shared::domain::credentials::credential_of_principal(&principal)
+            .unwrap_or_else(|| panic!("{name} names no credential"));
+        assert_eq!(*name, format!("pu-{id}-{SUB}"));
+    }
+}
+
+#[tokio::test]
+async fn too_many_unfinished_multipart_uploads_stop_new_ones_until_one_is_aborted() {
+    let w = world_with(None, &[("MAX_UNFINISHED_UPLOADS", "2")]);
+    let mut file_ids = Vec::new();
+    for _ in 0..2 {
+        let (status, body) = call(&w.deps, &event("api-post-uploads-multipart.json")).await;
+        assert_eq!(status, 201, "{body}");
+        file_ids.push(body["file_id"].as_str().unwrap().to_owned());
+    }
+    for name in [
+        "api-post-uploads-multipart.json",
+        "api-post-credentials.json",
+    ] {
+        let (status, retry_after, error) = refusal(&w.deps, &event(name)).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (429, Some("too_many_unfinished_uploads")),
+            "{name}"
+        );
+        let retry_after = retry_after.expect("a Retry-After");
+        assert!(
+            (86_400..=2 * 86_400).contains(&retry_after),
+            "until the one-day lifecycle rule aborts the oldest: {retry_after}"
+        );
+    }
+    assert!(
+        w.issuer.last.lock().unwrap().is_none(),
+        "no credentials were issued"
+    );
+    let usage = w
+        .records
+        .usage(&OwnerId::from_sub(SUB).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        usage.reservations.len(),
+        2,
+        "the refused upload reserved nothing"
+    );
+
+    let mut cancel = event("api-delete-upload.json");
+    cancel["rawPath"] = json!(format!("/uploads/{}", file_ids[0]));
+    cancel["pathParameters"] = json!({"file_id": file_ids[0]});
+    assert_eq!(call(&w.deps, &cancel).await.0, 204);
+    assert_eq!(
+        call(&w.deps, &event("api-post-credentials.json")).await.0,
+        200
+    );
 }
 
 #[tokio::test]

@@ -20,6 +20,9 @@ pub struct Config {
     pub rules: UploadRules,
     /// Each user's limits, settled on arrival.
     pub quota: QuotaLimits,
+    /// How many objects one temporary credential may add; the ones past it are rejected
+    /// (`credential_limit`).
+    pub credentials_max_objects: u64,
 }
 
 impl Config {
@@ -36,6 +39,12 @@ impl Config {
             )?),
             rules: UploadRules::from_env(env)?,
             quota: QuotaLimits::from_env(env)?,
+            credentials_max_objects: parsed_or(
+                env,
+                "CREDENTIALS_MAX_OBJECTS",
+                100,
+                bounded(1, 10_000),
+            )?,
         })
     }
 }

@@ -9,10 +9,14 @@
 //! `ready` if it passes the checks every upload passes (the allow-list, the size limit, the
 //! content check, the quota), otherwise `rejected` with the object deleted. An object whose
 //! record is a tombstone (the upload cancelled, the file deleted, even while this event was
-//! being handled) is deleted, and the tombstone stays.
+//! being handled) is deleted, and the tombstone stays. An adoption is counted against the
+//! temporary credential the event names (its session name holds the credential's id):
+//! past `CREDENTIALS_MAX_OBJECTS`, the object is rejected (`credential_limit`).
 
 use aws_lambda_events::event::s3::S3EventRecord;
 use chrono::{DateTime, Utc};
+use shared::domain::counters::{Counted, Counter};
+use shared::domain::credentials::credential_of_principal;
 use shared::domain::ids::{ObjectKey, USERS_PREFIX};
 use shared::domain::ownership::{Decision, ObjectInfo, adopt, decide};
 use shared::domain::record::{FileRecord, Outcome, Rejection, RejectionReason};
@@ -128,7 +132,13 @@ pub async fn process(deps: &Deps, record: &S3EventRecord) -> Result<RecordOutcom
             reject(deps, &key, &raw_key, None, &sequencer, rejection, now).await?
         }
         (Decision::Adopt, Some(object)) => {
-            adopt_object(deps, &key, &raw_key, &object, &sequencer, uploaded_at, now).await?
+            let principal = record.principal_id.principal_id.as_deref();
+            let arrival = Arrival {
+                sequencer: &sequencer,
+                uploaded_at,
+                now,
+            };
+            adopt_object(deps, &key, &raw_key, &object, principal, &arrival).await?
         }
         (Decision::Adopt, None) => RecordOutcome::Skipped {
             why: "the object no longer exists".into(),
@@ -274,18 +284,63 @@ async fn reject(
     }
 }
 
+/// When and in which order an object arrived.
+struct Arrival<'a> {
+    sequencer: &'a Sequencer,
+    uploaded_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+/// Count one more object for the temporary credential `principal` names, if it names one:
+/// the rejection when that credential has added as many as it may.
+async fn past_credential_limit(
+    deps: &Deps,
+    key: &ObjectKey,
+    principal: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<Rejection>, StoreError> {
+    let Some(credential) = principal.and_then(credential_of_principal) else {
+        return Ok(None);
+    };
+    let limit = deps.config.credentials_max_objects;
+    let counter = Counter::objects_of_credential(credential, limit);
+    Ok(
+        match deps
+            .records
+            .count(&key.owner, &counter, now.timestamp())
+            .await?
+        {
+            Counted::Yes(_) => None,
+            Counted::Full { .. } => Some(Rejection::new(
+                RejectionReason::CredentialLimit,
+                format!(
+                    "these temporary credentials already added {limit} objects, the most one may"
+                ),
+            )),
+        },
+    )
+}
+
 /// An object that arrived with no record: give it one, ready or rejected.
 async fn adopt_object(
     deps: &Deps,
     key: &ObjectKey,
     raw_key: &str,
     object: &ObjectInfo,
-    sequencer: &Sequencer,
-    uploaded_at: DateTime<Utc>,
-    now: DateTime<Utc>,
+    principal: Option<&str>,
+    arrival: &Arrival<'_>,
 ) -> Result<RecordOutcome, StoreError> {
+    let &Arrival {
+        sequencer,
+        uploaded_at,
+        now,
+    } = arrival;
     let adoption = adopt(key, object, &deps.config.rules, uploaded_at);
-    if let Err(rejection) = adoption.verdict {
+    let verdict = match past_credential_limit(deps, key, principal, now).await? {
+        Some(rejection) => Err(rejection),
+        None => adoption.verdict,
+    };
+    if let Err(rejection) = verdict {
         return reject(
             deps,
             key,

@@ -485,3 +485,64 @@ async fn a_failing_record_loses_none_of_the_others_says_if_retryable_and_fails_t
         assert_eq!(current(&w).await.unwrap().status(), FileStatus::Ready);
     }
 }
+
+#[tokio::test]
+async fn one_temporary_credential_adds_at_most_its_limit_of_objects() {
+    let config = Config::from_env(&[
+        ("BUCKET_NAME", "private-uploads-example"),
+        ("TABLE_NAME", "files"),
+        ("ALLOWED_CONTENT_TYPES", "image/*"),
+        ("CREDENTIALS_MAX_OBJECTS", "2"),
+    ])
+    .unwrap();
+    let records = Arc::new(MemoryRecords::default());
+    let objects = Arc::new(MemoryObjects::default());
+    let deps = Deps::new(config, records.clone(), objects.clone());
+    let owner = OwnerId::from_sub(SUB).unwrap();
+    // As S3 names the session of a credential of POST /credentials: `pu-<id>-<owner>`.
+    let by = |credential: &str| format!("AWS:AROAEXAMPLEROLEID:pu-{credential}-{SUB}");
+    let arrive = |principal: String| {
+        let (deps, objects) = (&deps, objects.clone());
+        async move {
+            let file_id = FileId::generate();
+            let key = format!("users/{SUB}/{file_id}");
+            objects.put(&key, stored(1024, "image/png"));
+            let mut event = event_json();
+            event["Records"][0]["s3"]["object"]["key"] = json!(key);
+            event["Records"][0]["userIdentity"]["principalId"] = json!(principal);
+            let report = handle(deps, invocation(event)).await.unwrap();
+            (file_id, key, report.records[0].outcome.clone())
+        }
+    };
+    for _ in 0..2 {
+        let (_, key, outcome) = arrive(by("0123456789ab")).await;
+        assert_eq!(outcome, RecordOutcome::Ready);
+        assert!(objects.contains(&key));
+    }
+    let (file_id, key, outcome) = arrive(by("0123456789ab")).await;
+    let RecordOutcome::Rejected { reason } = outcome else {
+        panic!("the third object of a credential limited to two: {outcome:?}")
+    };
+    assert!(reason.starts_with("credential_limit"), "{reason}");
+    assert!(!objects.contains(&key), "removed");
+    let record = records.get(&owner, file_id).await.unwrap().unwrap();
+    assert_eq!(record.status(), FileStatus::Rejected);
+    assert_eq!(
+        record.rejection().map(|r| r.reason()),
+        Some(RejectionReason::CredentialLimit)
+    );
+    assert_eq!(records.usage(&owner).await.unwrap().files, 2);
+
+    let (_, _, outcome) = arrive(by("ba9876543210")).await;
+    assert_eq!(
+        outcome,
+        RecordOutcome::Ready,
+        "another credential has its own count"
+    );
+    let (_, _, outcome) = arrive("AWS:AROAEXAMPLEROLEID:issue-upload-url".into()).await;
+    assert_eq!(
+        outcome,
+        RecordOutcome::Ready,
+        "the function's own role (presigned uploads) is no temporary credential"
+    );
+}

@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::errors::store_error;
 use super::sdk::SdkConfig;
+use crate::domain::counters::{Counted, Counter, Tally};
 use crate::domain::ids::{FileId, ObjectKey, OwnerId};
 use crate::domain::quota::{QuotaLimits, Reservation, Usage};
 use crate::domain::record::{FileRecord, FileStatus, Outcome, Rejection, UploadMode};
@@ -32,6 +33,9 @@ pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// The sort key of an owner's usage item: `#` sorts before the digits every file id
 /// starts with.
 pub const USAGE_SORT_KEY: &str = "#usage";
+/// A count's attributes ([`Counter`]): how many, and when its window ends.
+const COUNT: &str = "count";
+const WINDOW_ENDS: &str = "window_ends";
 /// Listings start here, after the usage item.
 const FIRST_FILE_ID: &str = "0";
 /// How often a change is tried when the record or the usage moved under it.
@@ -516,6 +520,78 @@ impl FileRecords for DynamoRecords {
             })
         })
         .await
+    }
+
+    async fn count(
+        &self,
+        owner: &OwnerId,
+        counter: &Counter,
+        now: i64,
+    ) -> Result<Counted, StoreError> {
+        let counter_key = HashMap::from([
+            (PARTITION_KEY.to_owned(), s(owner.as_str())),
+            (SORT_KEY.to_owned(), s(counter.name())),
+        ]);
+        let number = |item: &Item, name: &str| -> Result<i64, StoreError> {
+            item.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| StoreError::Failed(format!("count item without a usable {name}")))
+        };
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let stored = match self.read(counter_key.clone(), "GetItem").await? {
+                Some(item) => Some(Tally {
+                    count: u64::try_from(number(&item, COUNT)?).unwrap_or(0),
+                    window_ends: number(&item, WINDOW_ENDS)?,
+                }),
+                None => None,
+            };
+            let counted = counter.count(stored, now);
+            let Counted::Yes(tally) = counted else {
+                return Ok(counted);
+            };
+            let mut item = counter_key.clone();
+            item.insert(COUNT.to_owned(), n(tally.count));
+            item.insert(WINDOW_ENDS.to_owned(), n(tally.window_ends));
+            // Kept a day past its window, then DynamoDB's TTL removes it.
+            item.insert(
+                TTL_ATTRIBUTE.to_owned(),
+                n(tally.window_ends.saturating_add(86_400)),
+            );
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item));
+            let put = match stored {
+                None => put
+                    .condition_expression("attribute_not_exists(#pk)")
+                    .expression_attribute_names("#pk", PARTITION_KEY),
+                Some(old) => put
+                    .condition_expression("#c = :c AND #w = :w")
+                    .expression_attribute_names("#c", COUNT)
+                    .expression_attribute_names("#w", WINDOW_ENDS)
+                    .expression_attribute_values(":c", n(old.count))
+                    .expression_attribute_values(":w", n(old.window_ends)),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(Counted::Yes(tally)),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    continue;
+                }
+                Err(err) => return Err(store_error("PutItem", &err)),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the count kept changing; try again".into(),
+        ))
     }
 
     async fn usage(&self, owner: &OwnerId) -> Result<Usage, StoreError> {

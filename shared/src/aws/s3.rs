@@ -13,7 +13,7 @@ use super::sdk::SdkConfig;
 use crate::domain::ownership::{FILENAME_METADATA, ObjectInfo, SERVED_HEADERS};
 use crate::domain::upload::{ByteSize, Crc64Checksum, UploadRequest};
 use crate::ports::{
-    CompletedPart, Completion, MultipartUploads, ObjectStore, StoreError, UploadedPart,
+    CompletedPart, Completion, MultipartUploads, ObjectStore, StoreError, Unfinished, UploadedPart,
 };
 
 /// The S3 client. With an endpoint override (the local stack's S3 on 127.0.0.1, which has
@@ -368,5 +368,27 @@ impl MultipartUploads for S3Objects {
             }
             Err(err) => Err(store_error("AbortMultipartUpload", &err)),
         }
+    }
+
+    async fn unfinished(&self, prefix: &str, max: u32) -> Result<Vec<Unfinished>, StoreError> {
+        let out = self
+            .client
+            .list_multipart_uploads()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_uploads(i32::try_from(max.min(1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(|err| store_error("ListMultipartUploads", &err))?;
+        Ok(out
+            .uploads()
+            .iter()
+            .filter_map(|upload| {
+                Some(Unfinished {
+                    key: upload.key()?.to_owned(),
+                    initiated: upload.initiated()?.secs(),
+                })
+            })
+            .collect())
     }
 }

@@ -123,11 +123,40 @@ pub fn session_policy(
     Ok(policy)
 }
 
-/// The STS session name for `owner`: at most 64 of the characters STS allows
-/// (`[\w+=,.@-]`; an owner id is letters, digits, `-` and `_`), shown in CloudTrail.
-pub fn session_name(owner: &OwnerId) -> String {
-    let name: String = format!("pu-{owner}").chars().take(64).collect();
+/// A credential's id: 12 lowercase hex digits, in its STS session name, so that the objects
+/// it adds can be counted as they arrive (S3 names the session in each event's
+/// `userIdentity.principalId`).
+pub const CREDENTIAL_ID_LEN: usize = 12;
+
+/// The STS session name of credential `id` for `owner`: `pu-<id>-<owner>`, at most 64 of the
+/// characters STS allows (`[\w+=,.@-]`; an owner id is letters, digits, `-`, `_` and `.`),
+/// shown in CloudTrail.
+pub fn session_name(id: &str, owner: &OwnerId) -> String {
+    let name: String = format!("pu-{id}-{owner}").chars().take(64).collect();
     name
+}
+
+/// A fresh credential id, from `random` (any text with enough hex digits, e.g. a UUID).
+pub fn credential_id(random: &str) -> String {
+    let hex: String = random
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    hex[hex.len().saturating_sub(CREDENTIAL_ID_LEN)..].to_owned()
+}
+
+/// The credential an S3 event's `principalId` names, when it is one of ours: an assumed-role
+/// session `AWS:<role id>:pu-<id>-…`. `None` for anyone else (the functions' roles, an
+/// operator).
+pub fn credential_of_principal(principal_id: &str) -> Option<&str> {
+    let session = principal_id.rsplit(':').next()?;
+    let id = session.strip_prefix("pu-")?.get(..CREDENTIAL_ID_LEN)?;
+    let well_formed = id
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        && session.as_bytes().get(3 + CREDENTIAL_ID_LEN) == Some(&b'-');
+    (principal_id.contains(':') && well_formed).then_some(id)
 }
 
 #[cfg(test)]
@@ -182,10 +211,26 @@ mod tests {
     }
 
     #[test]
-    fn session_names_fit_sts() {
+    fn session_names_fit_sts_and_name_their_credential() {
         let owner = OwnerId::from_sub(&"x".repeat(255)).unwrap();
-        let name = session_name(&owner);
+        let id = credential_id("0190f5b2-8c3e-7a1b-9d4e-0123456789AB");
+        assert_eq!(id, "0123456789ab");
+        let name = session_name(&id, &owner);
         assert_eq!(name.len(), 64);
+        assert!(name.starts_with("pu-0123456789ab-xxx"), "{name}");
+        assert_eq!(
+            credential_of_principal(&format!("AWS:AROAEXAMPLEID:{name}")),
+            Some("0123456789ab")
+        );
+        for other in [
+            "AWS:AIDAJDPLRKLG7UEXAMPLE",
+            "AWS:AROAEXAMPLEID:i-0abc",
+            "AWS:AROAEXAMPLEID:pu-0123456789AB-alice",
+            "AWS:AROAEXAMPLEID:pu-0123-alice",
+            "pu-0123456789ab-alice",
+        ] {
+            assert_eq!(credential_of_principal(other), None, "{other}");
+        }
         assert!(
             name.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))

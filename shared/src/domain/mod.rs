@@ -7,6 +7,7 @@
 
 pub mod active_content;
 pub mod config;
+pub mod counters;
 pub mod credentials;
 pub mod ids;
 pub mod ownership;

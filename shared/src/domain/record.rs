@@ -131,10 +131,13 @@ pub enum RejectionReason {
     /// Nobody can read the object back (an archive storage class, or a customer's own
     /// encryption key), so it can be neither checked nor viewed.
     Unreadable,
+    /// The temporary credential that uploaded it had already added as many objects as one
+    /// credential may (`CREDENTIALS_MAX_OBJECTS`).
+    CredentialLimit,
 }
 
 impl RejectionReason {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::SizeMismatch,
         Self::ContentTypeMismatch,
         Self::ChecksumMismatch,
@@ -144,6 +147,7 @@ impl RejectionReason {
         Self::QuotaExceeded,
         Self::HeadersNotAllowed,
         Self::Unreadable,
+        Self::CredentialLimit,
     ];
 
     /// The snake_case code the owner sees at the start of `reason`.
@@ -158,6 +162,7 @@ impl RejectionReason {
             Self::QuotaExceeded => "quota_exceeded",
             Self::HeadersNotAllowed => "headers_not_allowed",
             Self::Unreadable => "object_unreadable",
+            Self::CredentialLimit => "credential_limit",
         }
     }
 

@@ -44,13 +44,15 @@ pub enum ErrorCode {
     FileTooLarge,
     QuotaExceeded,
     ContentTypeNotAllowed,
+    RateLimited,
+    TooManyUnfinishedUploads,
     SigningUnavailable,
     DependencyUnavailable,
     InternalError,
 }
 
 impl ErrorCode {
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 26] = [
         Self::InvalidJson,
         Self::InvalidRequest,
         Self::InvalidFilename,
@@ -72,6 +74,8 @@ impl ErrorCode {
         Self::FileTooLarge,
         Self::QuotaExceeded,
         Self::ContentTypeNotAllowed,
+        Self::RateLimited,
+        Self::TooManyUnfinishedUploads,
         Self::SigningUnavailable,
         Self::DependencyUnavailable,
         Self::InternalError,
@@ -100,6 +104,8 @@ impl ErrorCode {
             Self::FileTooLarge => "file_too_large",
             Self::QuotaExceeded => "quota_exceeded",
             Self::ContentTypeNotAllowed => "content_type_not_allowed",
+            Self::RateLimited => "rate_limited",
+            Self::TooManyUnfinishedUploads => "too_many_unfinished_uploads",
             Self::SigningUnavailable => "signing_unavailable",
             Self::DependencyUnavailable => "dependency_unavailable",
             Self::InternalError => "internal_error",
@@ -128,6 +134,7 @@ impl ErrorCode {
             Self::UploadNotPending => StatusCode::CONFLICT,
             Self::FileTooLarge | Self::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ContentTypeNotAllowed => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited | Self::TooManyUnfinishedUploads => StatusCode::TOO_MANY_REQUESTS,
             Self::SigningUnavailable | Self::DependencyUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -147,7 +154,7 @@ impl fmt::Display for ErrorCode {
 pub struct ApiError {
     code: ErrorCode,
     message: String,
-    /// Seconds for `Retry-After` (503 only).
+    /// Seconds for `Retry-After` (429 and 503).
     retry_after: Option<u64>,
     /// What went wrong, for the log; never sent.
     cause: Option<String>,
@@ -197,6 +204,15 @@ impl ApiError {
         Self {
             retry_after: Some(retry_after.max(1)),
             cause: Some(cause.into()),
+            ..Self::new(code, message)
+        }
+    }
+
+    /// A bound is reached (`rate_limited`, `too_many_unfinished_uploads`): 429 with
+    /// `Retry-After`, when it frees.
+    pub fn too_many(code: ErrorCode, message: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after.max(1)),
             ..Self::new(code, message)
         }
     }
@@ -418,6 +434,11 @@ mod tests {
         assert_eq!(response.headers()["retry-after"], "2");
         assert_eq!(body(&response)["error"], "dependency_unavailable");
         assert!(!body(&response).to_string().contains("throttled"));
+
+        let response = ApiError::too_many(ErrorCode::RateLimited, "slow down", 0).into_response();
+        assert_eq!(response.status(), 429);
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert_eq!(body(&response)["error"], "rate_limited");
 
         let response = ApiError::unauthorized().into_response();
         assert_eq!(response.status(), 401);

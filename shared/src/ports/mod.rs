@@ -9,7 +9,9 @@ pub mod records;
 pub mod secrets;
 
 pub use credentials::{CredentialsIssuer, StaticIssuer, TemporaryCredentials};
-pub use multipart::{CompletedPart, Completion, MemoryMultipart, MultipartUploads, UploadedPart};
+pub use multipart::{
+    CompletedPart, Completion, MemoryMultipart, MultipartUploads, Unfinished, UploadedPart,
+};
 pub use objects::{MemoryObjects, ObjectStore};
 pub use records::{Applied, FileRecords, MemoryRecords, Page};
 pub use secrets::{SecretSource, StaticSecret};

@@ -1,6 +1,6 @@
 //! The multipart uploads in the bucket, as the upload function drives them: create one,
 //! list the parts uploaded so far (to resume), complete it from the client's part list,
-//! abort it.
+//! abort it; and list a prefix's unfinished uploads (to bound them).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -24,6 +24,14 @@ pub struct UploadedPart {
 pub struct CompletedPart {
     pub part_number: u32,
     pub etag: String,
+}
+
+/// An upload not yet completed nor aborted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unfinished {
+    pub key: String,
+    /// When it was created, in epoch seconds.
+    pub initiated: i64,
 }
 
 /// How a completion ended.
@@ -66,6 +74,9 @@ pub trait MultipartUploads: Send + Sync {
     ) -> Result<Completion, StoreError>;
     /// Drop the upload and its parts; a missing upload is not an error.
     async fn abort(&self, key: &str, upload_id: &str) -> Result<(), StoreError>;
+    /// Up to `max` of the unfinished uploads whose keys start with `prefix` (S3's order: by
+    /// key).
+    async fn unfinished(&self, prefix: &str, max: u32) -> Result<Vec<Unfinished>, StoreError>;
 }
 
 /// Multipart uploads in memory, for tests: parts are added by [`MemoryMultipart::add_part`].
@@ -73,6 +84,8 @@ pub trait MultipartUploads: Send + Sync {
 pub struct MemoryMultipart {
     uploads: Mutex<BTreeMap<String, (String, Vec<UploadedPart>)>>,
     completed: Mutex<Vec<String>>,
+    /// When each upload (by id) was created.
+    initiated: Mutex<BTreeMap<String, i64>>,
 }
 
 impl MemoryMultipart {
@@ -114,6 +127,10 @@ impl MultipartUploads for MemoryMultipart {
     ) -> Result<String, StoreError> {
         let id = format!("upload-{}", self.lock().len() + 1);
         self.lock().insert(id.clone(), (key.to_owned(), Vec::new()));
+        self.initiated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.clone(), chrono::Utc::now().timestamp());
         Ok(id)
     }
 
@@ -165,5 +182,25 @@ impl MultipartUploads for MemoryMultipart {
     async fn abort(&self, _key: &str, upload_id: &str) -> Result<(), StoreError> {
         self.lock().remove(upload_id);
         Ok(())
+    }
+
+    async fn unfinished(&self, prefix: &str, max: u32) -> Result<Vec<Unfinished>, StoreError> {
+        let initiated = self
+            .initiated
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut found: Vec<Unfinished> = self
+            .lock()
+            .iter()
+            .filter(|(_, (key, _))| key.starts_with(prefix))
+            .map(|(id, (key, _))| Unfinished {
+                key: key.clone(),
+                initiated: initiated.get(id).copied().unwrap_or(0),
+            })
+            .collect();
+        found.sort_by(|a, b| (&a.key, a.initiated).cmp(&(&b.key, b.initiated)));
+        found.truncate(usize::try_from(max).unwrap_or(usize::MAX));
+        Ok(found)
     }
 }

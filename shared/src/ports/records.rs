@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::StoreError;
+use crate::domain::counters::{Counted, Counter, Tally};
 use crate::domain::ids::{FileId, OwnerId};
 use crate::domain::quota::{QuotaLimits, Usage};
 use crate::domain::record::{FileRecord, FileStatus, Outcome};
@@ -88,6 +89,14 @@ pub trait FileRecords: Send + Sync {
     ) -> Result<Applied, StoreError>;
     /// The owner's usage: ready bytes and files, and reservations.
     async fn usage(&self, owner: &OwnerId) -> Result<Usage, StoreError>;
+    /// Count one more of `counter` for `owner` at `now` (the rule is [`Counter::count`]),
+    /// committed only if nobody counted in between; [`Counted::Full`] writes nothing.
+    async fn count(
+        &self,
+        owner: &OwnerId,
+        counter: &Counter,
+        now: i64,
+    ) -> Result<Counted, StoreError>;
 }
 
 /// How a record's change moves its owner's usage: the rule both stores follow.
@@ -126,6 +135,7 @@ pub fn account(
 struct Tables {
     rows: BTreeMap<(OwnerId, FileId), FileRecord>,
     usage: BTreeMap<OwnerId, Usage>,
+    counts: BTreeMap<(OwnerId, String), Tally>,
 }
 
 /// An in-process store for tests and examples, with the DynamoDB adapter's semantics.
@@ -271,5 +281,20 @@ impl FileRecords for MemoryRecords {
 
     async fn usage(&self, owner: &OwnerId) -> Result<Usage, StoreError> {
         Ok(self.tables().usage.get(owner).cloned().unwrap_or_default())
+    }
+
+    async fn count(
+        &self,
+        owner: &OwnerId,
+        counter: &Counter,
+        now: i64,
+    ) -> Result<Counted, StoreError> {
+        let mut tables = self.tables();
+        let key = (owner.clone(), counter.name().to_owned());
+        let counted = counter.count(tables.counts.get(&key).copied(), now);
+        if let Counted::Yes(tally) = counted {
+            tables.counts.insert(key, tally);
+        }
+        Ok(counted)
     }
 }
