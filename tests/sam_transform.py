@@ -13,6 +13,7 @@ transform makes the functions' roles and the stage, which checkov cannot see in 
 template itself.
 """
 import copy
+import re
 import json
 import os
 import sys
@@ -161,22 +162,29 @@ def check_limits(label, out, parameters):
         ttls = {name: int(resolve(config[name])) for name in ["MinTTL", "DefaultTTL", "MaxTTL"]}
         if ttls["MaxTTL"] > view_max or ttls["DefaultTTL"] > view_max:
             problems.append(f"the edge may keep a file {ttls}, longer than a view URL lives ({view_max} s)")
-    # The gallery cookies are asked for through the CDN's own host: one uncached behaviour
-    # sends /files/cookies to the HTTP API, with no key group (the API's authorizer decides).
-    behaviours = distribution.get("CacheBehaviors", [])
-    origins = {o["Id"]: o for o in distribution["Origins"]}
+    # The gallery cookies are asked for through the CDN's own host: with ApiDomainName, one
+    # uncached behaviour sends /files/cookies to the HTTP API's custom domain, with no key
+    # group (the API's authorizer decides); without it, no behaviour and no API origin.
+    behaviours = resolve(distribution.get("CacheBehaviors", []))
+    behaviours = [] if behaviours is NO_VALUE else behaviours
+    origins = [o for o in resolve(distribution["Origins"]) if o is not NO_VALUE]
+    origins = {o["Id"]: o for o in (resolve(o) for o in origins)}
+    api_domain = resolve({"Ref": "ApiDomainName"})
     cookies = [b for b in behaviours if b.get("PathPattern") == "/files/cookies"]
     api_origin = origins.get(cookies[0]["TargetOriginId"]) if len(cookies) == 1 else None
-    if not cookies or len(behaviours) != 1:
+    if not api_domain:
+        if behaviours or "api" in origins:
+            problems.append(f"without ApiDomainName no behaviour and no API origin: {behaviours} {list(origins)}")
+    elif not cookies or len(behaviours) != 1:
         problems.append(f"expected one cache behaviour, for /files/cookies: {behaviours}")
     elif (
         cookies[0].get("CachePolicyId") != "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
         or "TrustedKeyGroups" in cookies[0]
         or "POST" not in cookies[0].get("AllowedMethods", [])
         or api_origin is None
-        or "HttpApi" not in json.dumps(api_origin.get("DomainName"))
+        or resolve(api_origin.get("DomainName")) != api_domain
     ):
-        problems.append(f"/files/cookies must go, uncached and unsigned, to the HTTP API: {cookies[0]}")
+        problems.append(f"/files/cookies must go, uncached and unsigned, to the HTTP API's domain: {cookies[0]}")
     # Temporary credentials' bounds: the upload function counts credentials and unfinished
     # multipart uploads (and may list them), record-ownership counts each credential's
     # objects with the same limit, and the bucket aborts what is left unfinished.
@@ -221,6 +229,57 @@ def check_limits(label, out, parameters):
     return problems
 
 
+def references(node):
+    """Every resource name a node refers to (Ref, Fn::GetAtt, ${...} in Fn::Sub), in every
+    branch of every Fn::If: CloudFormation refuses a cycle before it looks at conditions."""
+    if isinstance(node, list):
+        for item in node:
+            yield from references(item)
+    elif isinstance(node, dict):
+        for key, arg in node.items():
+            if key == "Ref" and isinstance(arg, str):
+                yield arg
+            elif key == "Fn::GetAtt":
+                yield (arg[0] if isinstance(arg, list) else arg.split(".")[0])
+            elif key == "Fn::Sub":
+                text = arg[0] if isinstance(arg, list) else arg
+                if isinstance(text, str):
+                    for name in re.findall(r"\$\{([^}!][^}]*)\}", text):
+                        yield name.split(".")[0]
+                if isinstance(arg, list):
+                    yield from references(arg[1:])
+            else:
+                yield from references(arg)
+
+
+def cycles(resources):
+    """The dependency cycles among resources (references and DependsOn), as CloudFormation
+    would refuse them: "Circular dependency between resources"."""
+    edges = {}
+    for name, resource in resources.items():
+        depends = resource.get("DependsOn", [])
+        depends = [depends] if isinstance(depends, str) else depends
+        found = set(references(resource.get("Properties", {}))) | set(depends)
+        edges[name] = {d for d in found if d in resources and d != name}
+    found, state, path = [], {}, []
+
+    def visit(node):
+        state[node] = "open"
+        path.append(node)
+        for nxt in sorted(edges[node]):
+            if state.get(nxt) == "open":
+                found.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        path.pop()
+        state[node] = "done"
+
+    for node in sorted(edges):
+        if node not in state:
+            visit(node)
+    return found
+
+
 failed = False
 for label, parameters in cases.items():
     try:
@@ -232,6 +291,9 @@ for label, parameters in cases.items():
             print(f"  {cause}", file=sys.stderr)
         continue
     resources = out["Resources"]
+    for cycle in cycles(resources):
+        failed = True
+        print(f"{label}: a circular dependency CloudFormation refuses: {' -> '.join(cycle)}", file=sys.stderr)
     for needed in ["ApiCustomDomain", "ApiCustomDomainMapping", "HttpApiApiGatewayDefaultStage"]:
         if needed not in resources:
             failed = True

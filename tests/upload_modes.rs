@@ -942,7 +942,15 @@ async fn every_mode_holds_the_quota_under_parallel_requests() {
         outcomes.push(file);
     }
     let ready = outcomes.iter().filter(|f| f["status"] == "ready").count();
-    assert_eq!(ready, 5, "{outcomes:?}");
+    let rejected = outcomes
+        .iter()
+        .filter(|f| f["status"] == "rejected")
+        .count();
+    assert_eq!(
+        (ready, rejected),
+        (5, 15),
+        "every object settles: {outcomes:?}"
+    );
     for (id, file) in ids.iter().zip(&outcomes) {
         if file["status"] == "rejected" {
             assert!(
@@ -1048,7 +1056,7 @@ async fn temporary_credentials_are_bounded_in_objects_unfinished_uploads_and_num
             "{route}"
         );
         assert!(
-            (86_400..=2 * 86_400).contains(&retry_after),
+            (86_400 - 120..=2 * 86_400).contains(&retry_after),
             "{route}: when the one-day lifecycle rule aborts the oldest: {retry_after}"
         );
     }

@@ -131,8 +131,8 @@ enum Command {
         #[arg(long, value_name = "K…", value_parser = key_pair_id)]
         key_pair_id: String,
         /// When the URLs expire: epoch seconds, or a duration such as 30m, 12h, 7d.
-        #[arg(long, value_name = "WHEN")]
-        expires: String,
+        #[arg(long, value_name = "WHEN", value_parser = expires_at)]
+        expires: i64,
         /// The hash of the signature.
         #[arg(long, default_value = "sha256", value_parser = ["sha1", "sha256"])]
         hash: String,
@@ -165,6 +165,11 @@ enum RotateStep {
         #[arg(value_name = "KEY_PAIR_ID", value_parser = key_pair_id)]
         key_pair_id: String,
     },
+}
+
+/// `--expires`, read when the command starts: a malformed or past time is a usage error.
+fn expires_at(text: &str) -> Result<i64, String> {
+    commands::sign_url::parse_expires(text, chrono::Utc::now().timestamp())
 }
 
 fn key_pair_id(text: &str) -> Result<String, String> {
@@ -250,7 +255,7 @@ fn main() -> ExitCode {
             expires,
             hash,
             urls,
-        } => commands::sign_url::run(&key_file, &key_pair_id, &expires, &hash, &urls),
+        } => commands::sign_url::run(&key_file, &key_pair_id, expires, &hash, &urls),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

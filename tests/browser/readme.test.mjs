@@ -55,7 +55,7 @@ after(async () => {
   await stopUp(stack);
 });
 
-test("the README's frontend snippet uploads a file and views it, in Chromium", async () => {
+test("the README's frontend snippet uploads a file and views it, in Chromium", { timeout: 120_000 }, async () => {
   const snippet = block("frontend-snippet");
   const page = await (await browser.newContext()).newPage();
   const problems = [];
@@ -99,6 +99,7 @@ test("the README's quickstart upload runs in bash with curl and jq", () => {
       encoding: "utf8",
       timeout: 60_000,
     });
+    assert.match(printed, /^status: ready$/m);
     assert.match(printed, new RegExp(`^viewed: ${cdnUrl}/users/alice/[0-9a-f-]{36}\\?`, "m"));
     assert.deepEqual(readFileSync(join(dir, "copy.jpg")), JPEG);
   } finally {

@@ -219,11 +219,11 @@ impl Running {
 
     /// `GET /files/{file_id}` as `user`, polled until the file exists (an upload by
     /// temporary credentials has a record only once it arrived) and is no longer `pending`
-    /// (at most 5 s): the record as the owner sees it.
+    /// (at most 30 s): the record as the owner sees it.
     pub async fn settled(&self, user: &str, file_id: &str) -> Value {
         let token = self.token(user);
         let mut file = Value::Null;
-        for _ in 0..100 {
+        for _ in 0..600 {
             file = self
                 .json("GET", &format!("/files/{file_id}"), Some(&token), None)
                 .await

@@ -6,18 +6,18 @@ use std::path::Path;
 
 use shared::cloudfront::{HashAlgorithm, MAX_EPOCH_TIME, SigningKey};
 
-/// Sign `urls` (or one per line of standard input) until `expires`; one URL per line out.
+/// Sign `urls` (or one per line of standard input) until `expires` (epoch seconds, from
+/// [`parse_expires`]); one URL per line out.
 pub fn run(
     key_file: &Path,
     key_pair_id: &str,
-    expires: &str,
+    expires: i64,
     hash: &str,
     urls: &[String],
 ) -> Result<(), String> {
     let pem = std::fs::read_to_string(key_file)
         .map_err(|e| format!("cannot read {}: {e}", key_file.display()))?;
     let key = SigningKey::from_pem(key_pair_id, &pem).map_err(|e| e.to_string())?;
-    let expires = parse_expires(expires, chrono::Utc::now().timestamp())?;
     let hash = HashAlgorithm::parse(hash).ok_or("--hash must be sha1 or sha256")?;
     let signed = sign_urls(&key, expires, hash, urls, std::io::stdin().lock())?;
     let mut out = std::io::stdout().lock();

@@ -465,13 +465,22 @@ impl S3 for LocalBucket {
         mut req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         refuse_customer_key(req.input.sse_customer_algorithm.as_ref())?;
+        let archived = take_storage_class(&mut req.input.storage_class)?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let principal = self.principal(req.credentials.as_ref());
         req.input.key = fs_key(&key);
         if let CopySource::Bucket { key: source, .. } = &mut req.input.copy_source {
             *source = fs_key(source).into();
+            // S3 cannot read an archived source before it is restored.
+            if self.archived_as(&source[..]).is_some() {
+                return Err(s3_error!(
+                    InvalidObjectState,
+                    "The operation is not valid for the object's storage class"
+                ));
+            }
         }
         let response = self.fs.copy_object(req).await?;
+        self.mark_archived(&fs_key(&key), archived);
         let etag = response
             .output
             .copy_object_result

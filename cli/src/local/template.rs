@@ -230,7 +230,13 @@ impl Template {
             .1;
         let config = &distribution["Properties"]["DistributionConfig"];
         let behavior = &config["DefaultCacheBehavior"];
-        let cdn_api_paths = config["CacheBehaviors"]
+        // Under `!If [HasApiDomain, [...], AWS::NoValue]`: the local stack is a deploy with
+        // the custom domains the gallery cookies need, so it takes the first branch.
+        let behaviours = match &config["CacheBehaviors"] {
+            Value::Tagged(tagged) if tagged.tag == "If" => tagged.value[1].clone(),
+            other => other.clone(),
+        };
+        let cdn_api_paths = behaviours
             .as_sequence()
             .into_iter()
             .flatten()

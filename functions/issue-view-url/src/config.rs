@@ -27,7 +27,7 @@ pub struct Config {
     /// How narrow an `ip` condition must be.
     pub ip_bounds: IpBounds,
     /// The key group's public keys (`TRUSTED_KEY_1`, `TRUSTED_KEY_2`, one per template key
-    /// slot): the function signs only with a key among them. Empty: not checked.
+    /// slot): the function signs only with a key among them; none is refused at start.
     pub trusted_keys: TrustedKeys,
 }
 

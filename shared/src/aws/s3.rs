@@ -47,18 +47,32 @@ impl S3Objects {
 }
 
 /// Whether S3 says the object cannot be read as it is, whoever asks: `InvalidObjectState`
-/// (an archive storage class, not restored), or 400 (a HEAD or GET of an object encrypted
-/// with a customer-provided key, without that key; a HEAD's 400 has no body). Permissions
-/// (403 `AccessDenied`) are not this: they are the reader's, and stay failures.
+/// (an archive storage class, not restored), or a GET's 400 `InvalidRequest` (an object
+/// encrypted with a customer-provided key, asked for without it). Other 400s (an expired
+/// token, a malformed request, a wrong region) and permissions (403) are the reader's, and
+/// stay failures to retry.
 fn unreadable<E: ProvideErrorMetadata>(
+    err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+) -> bool {
+    let code = err.as_service_error().and_then(ProvideErrorMetadata::code);
+    code == Some("InvalidObjectState")
+        || (err
+            .raw_response()
+            .is_some_and(|r| r.status().as_u16() == 400)
+            && code == Some("InvalidRequest"))
+}
+
+/// A HEAD's 400, which has no body to say why (a customer-provided key, or a reason of the
+/// reader's): a ranged GET tells.
+fn bare_400<E: ProvideErrorMetadata>(
     err: &SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
 ) -> bool {
     err.raw_response()
         .is_some_and(|r| r.status().as_u16() == 400)
-        || err
+        && err
             .as_service_error()
             .and_then(ProvideErrorMetadata::code)
-            .is_some_and(|c| c == "InvalidObjectState")
+            .is_none_or(str::is_empty)
 }
 
 fn unreadable_error<E: ProvideErrorMetadata + std::fmt::Debug>(
@@ -136,6 +150,11 @@ impl ObjectStore for S3Objects {
             })),
             Err(err) if not_found(&err) => Ok(None),
             Err(err) if unreadable(&err) => Err(unreadable_error("HeadObject", &err)),
+            Err(err) if bare_400(&err) => match self.first_bytes(key, 1).await {
+                Err(StoreError::Unreadable(why)) => Err(StoreError::Unreadable(why)),
+                Err(other) => Err(other),
+                Ok(_) => Err(store_error("HeadObject", &err)),
+            },
             Err(err) => Err(store_error("HeadObject", &err)),
         }
     }

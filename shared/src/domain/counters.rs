@@ -107,7 +107,7 @@ pub fn unfinished_uploads_allow(
     let aborted = due
         .div_euclid(DAY)
         .saturating_add(i64::from(due.rem_euclid(DAY) != 0))
-        * DAY;
+        .saturating_mul(DAY);
     Err(u64::try_from(aborted.saturating_sub(now))
         .unwrap_or(1)
         .max(1))

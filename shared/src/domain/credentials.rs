@@ -136,14 +136,16 @@ pub fn session_name(id: &str, owner: &OwnerId) -> String {
     name
 }
 
-/// A fresh credential id, from `random` (any text with enough hex digits, e.g. a UUID).
+/// A fresh credential id, from `random` (a UUID: its last 12 hex digits, random in a
+/// UUIDv7), always [`CREDENTIAL_ID_LEN`] lowercase hex digits (zero-padded).
 pub fn credential_id(random: &str) -> String {
     let hex: String = random
         .chars()
         .filter(char::is_ascii_hexdigit)
         .map(|c| c.to_ascii_lowercase())
         .collect();
-    hex[hex.len().saturating_sub(CREDENTIAL_ID_LEN)..].to_owned()
+    let tail = &hex[hex.len().saturating_sub(CREDENTIAL_ID_LEN)..];
+    format!("{tail:0>CREDENTIAL_ID_LEN$}")
 }
 
 /// The credential an S3 event's `principalId` names, when it is one of ours: an assumed-role
@@ -215,6 +217,7 @@ mod tests {
         let owner = OwnerId::from_sub(&"x".repeat(255)).unwrap();
         let id = credential_id("0190f5b2-8c3e-7a1b-9d4e-0123456789AB");
         assert_eq!(id, "0123456789ab");
+        assert_eq!(credential_id("x-1f"), "00000000001f", "always 12 digits");
         let name = session_name(&id, &owner);
         assert_eq!(name.len(), 64);
         assert!(name.starts_with("pu-0123456789ab-xxx"), "{name}");
