@@ -398,6 +398,10 @@ impl FileRecords for DynamoRecords {
             record.file_id(),
             limits,
             |before| match before {
+                // Our own write, whose answer was lost: the SDK retried a transaction that
+                // had succeeded (an attempt timed out), and the retry was cancelled by the
+                // record it made. A fresh file id is nobody else's.
+                Some(existing) if existing == record => Ok(Step::Done(Applied::Yes)),
                 Some(_) => Err(StoreError::AlreadyExists),
                 None => Ok(Step::Write(Box::new(record.clone()))),
             },

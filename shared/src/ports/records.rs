@@ -34,7 +34,8 @@ pub struct Page {
 pub trait FileRecords: Send + Sync {
     /// Write a new pending record and reserve its declared size in its owner's quota, in one
     /// step. Refuses to overwrite ([`StoreError::AlreadyExists`]) and what does not fit
-    /// ([`StoreError::Quota`]).
+    /// ([`StoreError::Quota`]). Idempotent: the very same record already there is this
+    /// create's own earlier write (a retried call whose first answer was lost), and succeeds.
     async fn create(&self, record: &FileRecord, limits: &QuotaLimits) -> Result<(), StoreError>;
     /// The record as stored, tombstones included: for record-ownership, which must see
     /// them. The API asks [`FileRecords::get`].
@@ -184,8 +185,10 @@ impl FileRecords for MemoryRecords {
     async fn create(&self, record: &FileRecord, limits: &QuotaLimits) -> Result<(), StoreError> {
         let mut tables = self.tables();
         let key = (record.owner().clone(), record.file_id());
-        if tables.rows.contains_key(&key) {
-            return Err(StoreError::AlreadyExists);
+        match tables.rows.get(&key) {
+            Some(existing) if existing == record => return Ok(()),
+            Some(_) => return Err(StoreError::AlreadyExists),
+            None => {}
         }
         Self::change(&mut tables, None, record.clone(), limits)
     }
