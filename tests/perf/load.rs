@@ -11,7 +11,7 @@
 //! per user count. Any request that does not get its success status fails the run (exit 1,
 //! after printing what was measured).
 //!
-//! `cargo run --release -p integration-tests --example load -- --bin target/release/private-uploads --users 10,100 --seconds 10`
+//! `cargo run --release -p integration-tests --example load -- --bin target/release/private-uploads --users 10,50 --seconds 10`
 //! (scripts/perf runs it and writes docs/performance.md). Needs moto (MOTO_SERVER, which `up`
 //! reads; ./scripts/test installs it).
 
@@ -214,7 +214,7 @@ async fn start_up(bin: &PathBuf, data_dir: &std::path::Path) -> (tokio::process:
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let mut users_list = vec![10usize, 100];
+    let mut users_list = vec![10usize, 50];
     let mut seconds = 10u64;
     let mut bin = std::env::var_os("PRIVATE_UPLOADS_BIN").map(PathBuf::from);
     let mut args = std::env::args().skip(1);
@@ -235,7 +235,7 @@ async fn main() {
                     .expect("--seconds S")
             }
             "--bin" => bin = Some(PathBuf::from(args.next().expect("--bin PATH"))),
-            other => panic!("unknown argument {other}; use --bin PATH --users 10,100 --seconds 10"),
+            other => panic!("unknown argument {other}; use --bin PATH --users 10,50 --seconds 10"),
         }
     }
     let bin = bin.expect("--bin PATH (or PRIVATE_UPLOADS_BIN): the private-uploads binary to load");
