@@ -325,7 +325,11 @@ async fn tombstones_behave(records: &dyn FileRecords, store: &str) {
     // A create retried after its first answer was lost finds its own record: success, and
     // nothing reserved twice; a different record under the same id is refused.
     records.create(&live, &limits).await.unwrap();
-    assert_eq!(records.usage(&alice).await.unwrap().reservations.len(), 3, "{store}");
+    assert_eq!(
+        records.usage(&alice).await.unwrap().reservations.len(),
+        3,
+        "{store}"
+    );
     let upload = UploadRequest {
         filename: Filename::parse("other.png").unwrap(),
         content_type: ContentType::parse("image/png").unwrap(),
