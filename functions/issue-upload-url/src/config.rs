@@ -98,12 +98,6 @@ impl Config {
         })
     }
 
-    /// How long a multipart upload's pending record lives: until the lifecycle rule has
-    /// aborted the upload, and the retention after that.
-    pub fn multipart_lifetime(&self) -> Duration {
-        Duration::from_secs(self.multipart_abort_days * 86_400) + self.pending_retention
-    }
-
     /// Where upload URLs point.
     pub fn bucket_location(&self) -> BucketLocation {
         BucketLocation {

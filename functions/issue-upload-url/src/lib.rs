@@ -28,6 +28,7 @@ use lambda_http::{Body, Request, Response};
 use shared::aws::{SdkConfig, StartError};
 use shared::domain::counters::unfinished_uploads_allow;
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
+use shared::domain::lifecycle::pending_expiry;
 use shared::domain::record::{FileRecord, FileStatus, UploadMode};
 use shared::domain::time::whole_seconds;
 use shared::domain::upload::UploadRequest;
@@ -89,8 +90,7 @@ impl Deps {
 }
 
 /// Write the pending record of a single-request upload (a PUT or a form) of `upload` to
-/// `key`, reserving its quota: it lives until the signature stops working at `usable_until`
-/// plus `PENDING_RETENTION_SECONDS`.
+/// `key`, reserving its quota; how long it lives is [`pending_expiry`]'s rule.
 pub(crate) async fn record_pending(
     deps: &Deps,
     key: &ObjectKey,
@@ -98,13 +98,13 @@ pub(crate) async fn record_pending(
     mode: UploadMode,
     usable_until: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), ApiError> {
-    let retention = i64::try_from(deps.config.pending_retention.as_secs()).unwrap_or(i64::MAX);
+    let expires_at = pending_expiry(usable_until.timestamp(), deps.config.pending_retention);
     let record = FileRecord::pending(
         key.clone(),
         upload,
         mode,
         whole_seconds(chrono::Utc::now()),
-        usable_until.timestamp().saturating_add(retention),
+        expires_at,
     );
     deps.records.create(&record, &deps.config.quota).await?;
     Ok(())

@@ -11,6 +11,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
+use shared::domain::lifecycle::multipart_expiry;
 use shared::domain::record::FileRecord;
 use shared::domain::time::{rfc3339, whole_seconds};
 use shared::domain::upload::{ByteSize, MultipartRequestBody, PartPlan};
@@ -93,15 +94,13 @@ pub async fn handle(
         )
         .await?;
     let now = whole_seconds(Utc::now());
-    let lifetime = deps.config.multipart_lifetime();
-    let record = FileRecord::pending_multipart(
-        key.clone(),
-        &multipart,
-        upload_id.clone(),
-        now,
-        now.timestamp()
-            .saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(i64::MAX)),
+    let expires_at = multipart_expiry(
+        now.timestamp(),
+        deps.config.multipart_abort_days,
+        deps.config.pending_retention,
     );
+    let record =
+        FileRecord::pending_multipart(key.clone(), &multipart, upload_id.clone(), now, expires_at);
     if let Err(err) = deps.records.create(&record, &deps.config.quota).await {
         // No record, no upload: leave nothing behind in the bucket either.
         if let Err(abort) = deps.multipart.abort(&key.to_string(), &upload_id).await {

@@ -117,7 +117,7 @@ fn record(sub: &str, file_id: &str, status: FileStatus, created: i64) -> FileRec
     );
     let outcome = match status {
         FileStatus::Pending => return record,
-        FileStatus::Deleted => return record.tombstone(created + 10),
+        FileStatus::Deleted => return shared::domain::lifecycle::tombstone(&record, created + 10),
         FileStatus::Ready => Outcome::Ready {
             size: ByteSize::new(1024),
             etag: "e".into(),

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use shared::domain::counters::{Counted, Counter};
 use shared::domain::credentials::credential_of_principal;
 use shared::domain::ids::{ObjectKey, USERS_PREFIX};
+use shared::domain::lifecycle::rejected_expiry;
 use shared::domain::ownership::{Decision, ObjectInfo, adopt, decide};
 use shared::domain::record::{FileRecord, Outcome, Rejection, RejectionReason};
 use shared::domain::s3_event::decode_event_key;
@@ -254,10 +255,9 @@ async fn reject(
     rejection: Rejection,
     now: DateTime<Utc>,
 ) -> Result<RecordOutcome, StoreError> {
-    let retention = i64::try_from(deps.config.rejected_retention.as_secs()).unwrap_or(i64::MAX);
     let outcome = Outcome::Rejected {
         rejection: rejection.clone(),
-        expires_at: now.timestamp().saturating_add(retention),
+        expires_at: rejected_expiry(now.timestamp(), deps.config.rejected_retention),
     };
     let quota = &deps.config.quota;
     let applied = match adopted {

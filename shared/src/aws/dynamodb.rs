@@ -19,12 +19,12 @@ use super::errors::store_error;
 use super::sdk::SdkConfig;
 use crate::domain::counters::{Counted, Counter, Tally};
 use crate::domain::ids::{FileId, ObjectKey, OwnerId};
+use crate::domain::lifecycle::{self, Change, Next};
 use crate::domain::quota::{QuotaLimits, Reservation, Usage};
-use crate::domain::record::{FileRecord, FileStatus, Outcome, Rejection, UploadMode};
+use crate::domain::record::{FileRecord, FileStatus, Rejection, UploadMode};
 use crate::domain::sequencer::Sequencer;
 use crate::domain::time::{parse_rfc3339, rfc3339};
 use crate::domain::upload::{ByteSize, ContentType, Crc64Checksum, Filename, Sha256Checksum};
-use crate::ports::records::account;
 use crate::ports::{Applied, FileRecords, Page, StoreError};
 
 pub const PARTITION_KEY: &str = "owner_id";
@@ -226,12 +226,11 @@ fn usage_from_item(item: &Item) -> Result<(Usage, u64), StoreError> {
     ))
 }
 
-/// What a change does to the record it read.
-enum Step {
-    /// Write this record (records are never removed: a delete writes a tombstone).
-    Write(Box<FileRecord>),
-    /// Nothing to write: answer this.
-    Done(Applied),
+/// Whether a conditional commit took effect.
+enum Committed {
+    Yes,
+    /// The record or the usage moved since the read: read again.
+    Moved,
 }
 
 fn usage_key(owner: &OwnerId) -> Item {
@@ -254,70 +253,37 @@ impl DynamoRecords {
             .map_err(|err| store_error(operation, &err))
     }
 
-    /// Change one record and its owner's usage together: read both, let `step` decide from
-    /// the record as read, account the quota, write both conditional on neither having
-    /// moved, and try again when one has.
-    async fn change(
+    /// Commit the record after a change and its owner's usage, conditional on neither
+    /// having moved since the read.
+    async fn commit(
         &self,
         owner: &OwnerId,
-        file_id: FileId,
-        limits: &QuotaLimits,
-        step: impl Fn(Option<&FileRecord>) -> Result<Step, StoreError> + Send + Sync,
-    ) -> Result<Applied, StoreError> {
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                // Contenders that collided back off by different amounts (DynamoDB cancels
-                // every transaction of a conflict, not all but one).
-                tokio::time::sleep(backoff(attempt)).await;
+        before: Option<&FileRecord>,
+        after: &FileRecord,
+        usage: &Usage,
+        version: Option<u64>,
+    ) -> Result<Committed, StoreError> {
+        let record_write = self.record_write(before, after)?;
+        let usage_write = self.usage_write(owner, usage, version)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(record_write)
+            .transact_items(usage_write)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Committed::Yes),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                // The record or the usage moved since the read.
+                Ok(Committed::Moved)
             }
-            let before = self.read(key(owner, file_id), "GetItem").await?;
-            let before_record = before.as_ref().map(from_item).transpose()?;
-            let after = match step(before_record.as_ref())? {
-                Step::Done(applied) => return Ok(applied),
-                Step::Write(after) => *after,
-            };
-            let usage_before = self.read(usage_key(owner), "GetItem").await?;
-            let (mut usage, version) = match &usage_before {
-                Some(item) => {
-                    let (usage, version) = usage_from_item(item)?;
-                    (usage, Some(version))
-                }
-                None => (Usage::default(), None),
-            };
-            let now = chrono::Utc::now().timestamp();
-            account(
-                &mut usage,
-                before_record.as_ref(),
-                Some(&after),
-                limits,
-                now,
-            )?;
-
-            let record_write = self.record_write(before_record.as_ref(), &after)?;
-            let usage_write = self.usage_write(owner, &usage, version)?;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(record_write)
-                .transact_items(usage_write)
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(Applied::Yes),
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_transaction_canceled_exception()) =>
-                {
-                    // The record or the usage moved since the read: read again.
-                    continue;
-                }
-                Err(err) => return Err(store_error("TransactWriteItems", &err)),
-            }
+            Err(err) => Err(store_error("TransactWriteItems", &err)),
         }
-        Err(StoreError::Unavailable(
-            "the record or its owner's usage kept changing; try again".into(),
-        ))
     }
 
     /// Write the record, on condition that it is as it was read.
@@ -392,22 +358,46 @@ impl DynamoRecords {
 
 #[async_trait]
 impl FileRecords for DynamoRecords {
-    async fn create(&self, record: &FileRecord, limits: &QuotaLimits) -> Result<(), StoreError> {
-        self.change(
-            record.owner(),
-            record.file_id(),
-            limits,
-            |before| match before {
-                // Our own write, whose answer was lost: the SDK retried a transaction that
-                // had succeeded (an attempt timed out), and the retry was cancelled by the
-                // record it made. A fresh file id is nobody else's.
-                Some(existing) if existing == record => Ok(Step::Done(Applied::Yes)),
-                Some(_) => Err(StoreError::AlreadyExists),
-                None => Ok(Step::Write(Box::new(record.clone()))),
-            },
-        )
-        .await
-        .map(drop)
+    async fn change(
+        &self,
+        owner: &OwnerId,
+        file_id: FileId,
+        change: Change<'_>,
+        limits: &QuotaLimits,
+    ) -> Result<Applied, StoreError> {
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                // Contenders that collided back off by different amounts (DynamoDB cancels
+                // every transaction of a conflict, not all but one).
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let before = self.read(key(owner, file_id), "GetItem").await?;
+            let before = before.as_ref().map(from_item).transpose()?;
+            let now = chrono::Utc::now().timestamp();
+            let after = match lifecycle::next(&change, before.as_ref(), now)? {
+                Next::Done(applied) => return Ok(applied),
+                Next::Write(after) => *after,
+            };
+            let (mut usage, version) = match self.read(usage_key(owner), "GetItem").await? {
+                Some(item) => {
+                    let (usage, version) = usage_from_item(&item)?;
+                    (usage, Some(version))
+                }
+                None => (Usage::default(), None),
+            };
+            lifecycle::account(&mut usage, before.as_ref(), Some(&after), limits, now)
+                .map_err(StoreError::Quota)?;
+            match self
+                .commit(owner, before.as_ref(), &after, &usage, version)
+                .await?
+            {
+                Committed::Yes => return Ok(Applied::Yes),
+                Committed::Moved => continue,
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the record or its owner's usage kept changing; try again".into(),
+        ))
     }
 
     async fn get_stored(
@@ -463,67 +453,6 @@ impl FileRecords for DynamoRecords {
             None => None,
         };
         Ok(Page { records, next })
-    }
-
-    async fn delete(&self, owner: &OwnerId, file_id: FileId) -> Result<(), StoreError> {
-        let no_limits = QuotaLimits {
-            max_bytes: u64::MAX,
-            max_files: u64::MAX,
-        };
-        let now = chrono::Utc::now().timestamp();
-        self.change(owner, file_id, &no_limits, |before| {
-            Ok(match before {
-                None => Step::Done(Applied::Superseded),
-                Some(record) if !record.is_live() => Step::Done(Applied::Superseded),
-                Some(record) => Step::Write(Box::new(record.tombstone(now))),
-            })
-        })
-        .await
-        .map(drop)
-    }
-
-    async fn apply(
-        &self,
-        owner: &OwnerId,
-        file_id: FileId,
-        sequencer: &Sequencer,
-        outcome: &Outcome,
-        limits: &QuotaLimits,
-    ) -> Result<Applied, StoreError> {
-        self.change(owner, file_id, limits, |before| {
-            Ok(match before {
-                None => Step::Done(Applied::Superseded),
-                Some(record) if !record.is_live() || record.has_applied(sequencer) => {
-                    Step::Done(Applied::Superseded)
-                }
-                Some(record) => {
-                    let mut after = record.clone();
-                    after.apply(sequencer, outcome);
-                    Step::Write(Box::new(after))
-                }
-            })
-        })
-        .await
-    }
-
-    async fn adopt(
-        &self,
-        record: &FileRecord,
-        sequencer: &Sequencer,
-        outcome: &Outcome,
-        limits: &QuotaLimits,
-    ) -> Result<Applied, StoreError> {
-        self.change(record.owner(), record.file_id(), limits, |before| {
-            Ok(match before {
-                Some(_) => Step::Done(Applied::Superseded),
-                None => {
-                    let mut after = record.clone();
-                    after.apply(sequencer, outcome);
-                    Step::Write(Box::new(after))
-                }
-            })
-        })
-        .await
     }
 
     async fn count(
@@ -609,6 +538,7 @@ impl FileRecords for DynamoRecords {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::record::Outcome;
     use crate::domain::upload::UploadRequest;
     use chrono::{TimeZone, Utc};
 

@@ -468,7 +468,7 @@ mod tests {
             record(FileStatus::Pending, None),
             record(FileStatus::Ready, Some("0B")),
         ] {
-            let tombstone = before.tombstone(now);
+            let tombstone = crate::domain::lifecycle::tombstone(&before, now);
             assert!(!tombstone.is_live());
             assert_eq!(tombstone.file_id(), before.file_id());
             // Kept a day past the later of now and the upload's own expiry.

@@ -24,6 +24,12 @@ pub struct QuotaLimits {
 }
 
 impl QuotaLimits {
+    /// Limits that refuse nothing: for changes that only give back (a delete).
+    pub const UNLIMITED: Self = Self {
+        max_bytes: u64::MAX,
+        max_files: u64::MAX,
+    };
+
     /// `QUOTA_BYTES` (default 10 GiB) and `QUOTA_FILES` (default 10,000).
     pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
         Ok(Self {

@@ -212,10 +212,6 @@ impl fmt::Display for Rejection {
     }
 }
 
-/// How long a tombstone outlives the upload it ends (a day): S3 delivers events late
-/// sometimes, and temporary credentials (at most 12 hours) can still write the key.
-pub const TOMBSTONE_SECONDS: i64 = 86_400;
-
 /// One file as stored. Fields are readable by everyone and writable only inside this crate
 /// (the stores rebuild records they read back).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -358,19 +354,6 @@ impl FileRecord {
                 self.rejection = Some(rejection.clone());
                 self.expires_at = Some(*expires_at);
             }
-        }
-    }
-
-    /// The tombstone that replaces this record when the upload is cancelled or the file
-    /// deleted (`now` in epoch seconds): kept until [`TOMBSTONE_SECONDS`] after the later of
-    /// now and the upload's own expiry, when nothing issued for this key can still arrive.
-    pub fn tombstone(&self, now: i64) -> Self {
-        let until = self.expires_at.unwrap_or(now).max(now);
-        Self {
-            status: FileStatus::Deleted,
-            rejection: None,
-            expires_at: Some(until.saturating_add(TOMBSTONE_SECONDS)),
-            ..self.clone()
         }
     }
 

@@ -16,6 +16,7 @@ pub use objects::{MemoryObjects, ObjectStore};
 pub use records::{Applied, FileRecords, MemoryRecords, Page};
 pub use secrets::{SecretSource, StaticSecret};
 
+use crate::domain::lifecycle::Refusal;
 use crate::domain::quota::QuotaExceeded;
 
 /// Why a store call failed, in the two kinds a caller acts on differently.
@@ -38,6 +39,15 @@ pub enum StoreError {
     /// Asking again changes nothing.
     #[error("object unreadable: {0}")]
     Unreadable(String),
+}
+
+impl From<Refusal> for StoreError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::AlreadyExists => Self::AlreadyExists,
+            Refusal::Quota(exceeded) => Self::Quota(exceeded),
+        }
+    }
 }
 
 impl StoreError {

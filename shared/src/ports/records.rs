@@ -9,18 +9,11 @@ use async_trait::async_trait;
 use super::StoreError;
 use crate::domain::counters::{Counted, Counter, Tally};
 use crate::domain::ids::{FileId, OwnerId};
+pub use crate::domain::lifecycle::Applied;
+use crate::domain::lifecycle::{self, Change, Next};
 use crate::domain::quota::{QuotaLimits, Usage};
-use crate::domain::record::{FileRecord, FileStatus, Outcome};
+use crate::domain::record::{FileRecord, Outcome};
 use crate::domain::sequencer::Sequencer;
-
-/// Whether a conditional write took effect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Applied {
-    Yes,
-    /// The record is gone (or, for an adoption, already there), or a newer (or the same)
-    /// event was applied first.
-    Superseded,
-}
 
 /// One page of a listing, newest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,11 +25,27 @@ pub struct Page {
 
 #[async_trait]
 pub trait FileRecords: Send + Sync {
+    /// Make one [`Change`] of the record `owner`/`file_id` and its owner's usage together,
+    /// or neither: read both, decide by [`lifecycle::next`] and [`lifecycle::account`], and
+    /// write both on condition that neither moved since the read (trying again when one
+    /// did). A refusal writes nothing.
+    async fn change(
+        &self,
+        owner: &OwnerId,
+        file_id: FileId,
+        change: Change<'_>,
+        limits: &QuotaLimits,
+    ) -> Result<Applied, StoreError>;
     /// Write a new pending record and reserve its declared size in its owner's quota, in one
     /// step. Refuses to overwrite ([`StoreError::AlreadyExists`]) and what does not fit
     /// ([`StoreError::Quota`]). Idempotent: the very same record already there is this
     /// create's own earlier write (a retried call whose first answer was lost), and succeeds.
-    async fn create(&self, record: &FileRecord, limits: &QuotaLimits) -> Result<(), StoreError>;
+    async fn create(&self, record: &FileRecord, limits: &QuotaLimits) -> Result<(), StoreError> {
+        let change = Change::Create(record);
+        self.change(record.owner(), record.file_id(), change, limits)
+            .await
+            .map(drop)
+    }
     /// The record as stored, tombstones included: for record-ownership, which must see
     /// them. The API asks [`FileRecords::get`].
     async fn get_stored(
@@ -63,13 +72,19 @@ pub trait FileRecords: Send + Sync {
         limit: u32,
         before: Option<FileId>,
     ) -> Result<Page, StoreError>;
-    /// Replace the record by its tombstone ([`FileRecord::tombstone`]) and give back its
+    /// Replace the record by its tombstone ([`lifecycle::tombstone`]) and give back its
     /// bytes (ready) or its reservation (pending); a missing record or a tombstone is left
     /// as it is, and is not an error.
-    async fn delete(&self, owner: &OwnerId, file_id: FileId) -> Result<(), StoreError>;
+    async fn delete(&self, owner: &OwnerId, file_id: FileId) -> Result<(), StoreError> {
+        // A tombstone counts nothing: no limit is consulted.
+        self.change(owner, file_id, Change::Delete, &QuotaLimits::UNLIMITED)
+            .await
+            .map(drop)
+    }
     /// Record an object event's outcome if the record exists, is not a tombstone, and
-    /// `sequencer` is newer than the one stored. `Ready` settles the upload in the quota ([`StoreError::Quota`] and
-    /// nothing written when it does not fit); `Rejected` releases it.
+    /// `sequencer` is newer than the one stored. `Ready` settles the upload in the quota
+    /// ([`StoreError::Quota`] and nothing written when it does not fit); `Rejected` releases
+    /// it.
     async fn apply(
         &self,
         owner: &OwnerId,
@@ -77,7 +92,10 @@ pub trait FileRecords: Send + Sync {
         sequencer: &Sequencer,
         outcome: &Outcome,
         limits: &QuotaLimits,
-    ) -> Result<Applied, StoreError>;
+    ) -> Result<Applied, StoreError> {
+        let change = Change::Apply { sequencer, outcome };
+        self.change(owner, file_id, change, limits).await
+    }
     /// Write the record of an object that arrived without one (an upload by temporary
     /// credentials) with its outcome applied, settling a `Ready` one in the quota. Refuses
     /// to overwrite a record ([`Applied::Superseded`]).
@@ -87,7 +105,15 @@ pub trait FileRecords: Send + Sync {
         sequencer: &Sequencer,
         outcome: &Outcome,
         limits: &QuotaLimits,
-    ) -> Result<Applied, StoreError>;
+    ) -> Result<Applied, StoreError> {
+        let change = Change::Adopt {
+            record,
+            sequencer,
+            outcome,
+        };
+        self.change(record.owner(), record.file_id(), change, limits)
+            .await
+    }
     /// The owner's usage: ready bytes and files, and reservations.
     async fn usage(&self, owner: &OwnerId) -> Result<Usage, StoreError>;
     /// Count one more of `counter` for `owner` at `now` (the rule is [`Counter::count`]),
@@ -98,38 +124,6 @@ pub trait FileRecords: Send + Sync {
         counter: &Counter,
         now: i64,
     ) -> Result<Counted, StoreError>;
-}
-
-/// How a record's change moves its owner's usage: the rule both stores follow.
-pub fn account(
-    usage: &mut Usage,
-    before: Option<&FileRecord>,
-    after: Option<&FileRecord>,
-    limits: &QuotaLimits,
-    now: i64,
-) -> Result<(), StoreError> {
-    fn in_status(r: Option<&FileRecord>, status: FileStatus) -> Option<&FileRecord> {
-        r.filter(|r| r.status() == status)
-    }
-    // What the record stops counting for.
-    if let Some(old) = in_status(before, FileStatus::Ready) {
-        usage.remove(old.size().get(), now);
-    }
-    if let Some(old) = before {
-        usage.release(old.file_id(), now);
-    }
-    // What it starts counting for.
-    if let Some(new) = in_status(after, FileStatus::Ready) {
-        usage
-            .settle(new.file_id(), new.size().get(), now, limits)
-            .map_err(StoreError::Quota)?;
-    } else if let Some(new) = in_status(after, FileStatus::Pending) {
-        let expires_at = new.expires_at().unwrap_or(i64::MAX);
-        usage
-            .reserve(new.file_id(), new.size().get(), expires_at, now, limits)
-            .map_err(StoreError::Quota)?;
-    }
-    Ok(())
 }
 
 #[derive(Default)]
@@ -152,45 +146,31 @@ impl MemoryRecords {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-
-    /// Write one record and its owner's usage together, or neither (records are never
-    /// removed: a delete writes a tombstone).
-    fn change(
-        tables: &mut Tables,
-        before: Option<&FileRecord>,
-        after: FileRecord,
-        limits: &QuotaLimits,
-    ) -> Result<(), StoreError> {
-        let owner = after.owner().clone();
-        let mut usage = tables.usage.get(&owner).cloned().unwrap_or_default();
-        account(&mut usage, before, Some(&after), limits, now())?;
-        tables.usage.insert(owner.clone(), usage);
-        tables.rows.insert((owner, after.file_id()), after);
-        Ok(())
-    }
 }
-
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// Limits that never refuse: a removal only gives back.
-const NO_LIMITS: QuotaLimits = QuotaLimits {
-    max_bytes: u64::MAX,
-    max_files: u64::MAX,
-};
 
 #[async_trait]
 impl FileRecords for MemoryRecords {
-    async fn create(&self, record: &FileRecord, limits: &QuotaLimits) -> Result<(), StoreError> {
+    async fn change(
+        &self,
+        owner: &OwnerId,
+        file_id: FileId,
+        change: Change<'_>,
+        limits: &QuotaLimits,
+    ) -> Result<Applied, StoreError> {
         let mut tables = self.tables();
-        let key = (record.owner().clone(), record.file_id());
-        match tables.rows.get(&key) {
-            Some(existing) if existing == record => return Ok(()),
-            Some(_) => return Err(StoreError::AlreadyExists),
-            None => {}
-        }
-        Self::change(&mut tables, None, record.clone(), limits)
+        let key = (owner.clone(), file_id);
+        let now = chrono::Utc::now().timestamp();
+        let before = tables.rows.get(&key);
+        let after = match lifecycle::next(&change, before, now)? {
+            Next::Done(applied) => return Ok(applied),
+            Next::Write(after) => *after,
+        };
+        let mut usage = tables.usage.get(owner).cloned().unwrap_or_default();
+        lifecycle::account(&mut usage, before, Some(&after), limits, now)
+            .map_err(StoreError::Quota)?;
+        tables.usage.insert(owner.clone(), usage);
+        tables.rows.insert(key, after);
+        Ok(Applied::Yes)
     }
 
     async fn get_stored(
@@ -229,57 +209,6 @@ impl FileRecords for MemoryRecords {
             .cloned()
             .collect();
         Ok(Page { records, next })
-    }
-
-    async fn delete(&self, owner: &OwnerId, file_id: FileId) -> Result<(), StoreError> {
-        let mut tables = self.tables();
-        let Some(before) = tables.rows.get(&(owner.clone(), file_id)).cloned() else {
-            return Ok(());
-        };
-        if !before.is_live() {
-            return Ok(());
-        }
-        let tombstone = before.tombstone(now());
-        Self::change(&mut tables, Some(&before), tombstone, &NO_LIMITS)
-    }
-
-    async fn apply(
-        &self,
-        owner: &OwnerId,
-        file_id: FileId,
-        sequencer: &Sequencer,
-        outcome: &Outcome,
-        limits: &QuotaLimits,
-    ) -> Result<Applied, StoreError> {
-        let mut tables = self.tables();
-        let Some(before) = tables.rows.get(&(owner.clone(), file_id)).cloned() else {
-            return Ok(Applied::Superseded);
-        };
-        if !before.is_live() || before.has_applied(sequencer) {
-            return Ok(Applied::Superseded);
-        }
-        let mut after = before.clone();
-        after.apply(sequencer, outcome);
-        Self::change(&mut tables, Some(&before), after, limits)?;
-        Ok(Applied::Yes)
-    }
-
-    async fn adopt(
-        &self,
-        record: &FileRecord,
-        sequencer: &Sequencer,
-        outcome: &Outcome,
-        limits: &QuotaLimits,
-    ) -> Result<Applied, StoreError> {
-        let mut tables = self.tables();
-        let key = (record.owner().clone(), record.file_id());
-        if tables.rows.contains_key(&key) {
-            return Ok(Applied::Superseded);
-        }
-        let mut after = record.clone();
-        after.apply(sequencer, outcome);
-        Self::change(&mut tables, None, after, limits)?;
-        Ok(Applied::Yes)
     }
 
     async fn usage(&self, owner: &OwnerId) -> Result<Usage, StoreError> {
