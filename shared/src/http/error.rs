@@ -18,128 +18,70 @@ use crate::domain::upload::UploadError;
 use crate::domain::view::{ExpiresInError, ViewConditionError};
 use crate::ports::StoreError;
 
-/// Every `error` value the API answers. `docs/openapi.yaml` lists exactly these (a test in
-/// `tests/local_stack.rs` holds them to each other and to what the running stack answers).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    InvalidJson,
-    InvalidRequest,
-    InvalidFilename,
-    InvalidContentType,
-    InvalidSize,
-    InvalidSha256,
-    InvalidLimit,
-    InvalidCursor,
-    InvalidExpiresIn,
-    InvalidIp,
-    InvalidNotBefore,
-    InvalidPartSize,
-    InvalidCrc64nvme,
-    InvalidParts,
-    Unauthorized,
-    FileNotFound,
-    RouteNotFound,
-    UploadNotPending,
-    FileTooLarge,
-    QuotaExceeded,
-    ContentTypeNotAllowed,
-    RateLimited,
-    TooManyUnfinishedUploads,
-    SigningUnavailable,
-    DependencyUnavailable,
-    InternalError,
+/// Writes [`ErrorCode`] from one list: each code's variant, its `error` string and its HTTP
+/// status, told once. The list's order is [`ErrorCode::ALL`]'s.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $code:ident = $text:literal => $status:ident,)+) => {
+        /// Every `error` value the API answers. `docs/openapi.yaml` lists exactly these (a
+        /// test in `tests/local_stack.rs` holds them to each other and to what the running
+        /// stack answers).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $code,)+
+        }
+
+        impl ErrorCode {
+            pub const ALL: &[Self] = &[$(Self::$code,)+];
+
+            /// The `error` string a client sees.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$code => $text,)+
+                }
+            }
+
+            /// The HTTP status that goes with the code: the only place statuses are chosen.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(Self::$code => StatusCode::$status,)+
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    pub const ALL: [Self; 26] = [
-        Self::InvalidJson,
-        Self::InvalidRequest,
-        Self::InvalidFilename,
-        Self::InvalidContentType,
-        Self::InvalidSize,
-        Self::InvalidSha256,
-        Self::InvalidLimit,
-        Self::InvalidCursor,
-        Self::InvalidExpiresIn,
-        Self::InvalidIp,
-        Self::InvalidNotBefore,
-        Self::InvalidPartSize,
-        Self::InvalidCrc64nvme,
-        Self::InvalidParts,
-        Self::Unauthorized,
-        Self::FileNotFound,
-        Self::RouteNotFound,
-        Self::UploadNotPending,
-        Self::FileTooLarge,
-        Self::QuotaExceeded,
-        Self::ContentTypeNotAllowed,
-        Self::RateLimited,
-        Self::TooManyUnfinishedUploads,
-        Self::SigningUnavailable,
-        Self::DependencyUnavailable,
-        Self::InternalError,
-    ];
+error_codes! {
+    InvalidJson = "invalid_json" => BAD_REQUEST,
+    InvalidRequest = "invalid_request" => BAD_REQUEST,
+    InvalidFilename = "invalid_filename" => BAD_REQUEST,
+    InvalidContentType = "invalid_content_type" => BAD_REQUEST,
+    InvalidSize = "invalid_size" => BAD_REQUEST,
+    InvalidSha256 = "invalid_sha256" => BAD_REQUEST,
+    InvalidLimit = "invalid_limit" => BAD_REQUEST,
+    InvalidCursor = "invalid_cursor" => BAD_REQUEST,
+    InvalidExpiresIn = "invalid_expires_in" => BAD_REQUEST,
+    InvalidIp = "invalid_ip" => BAD_REQUEST,
+    InvalidNotBefore = "invalid_not_before" => BAD_REQUEST,
+    InvalidPartSize = "invalid_part_size" => BAD_REQUEST,
+    InvalidCrc64nvme = "invalid_crc64nvme" => BAD_REQUEST,
+    InvalidParts = "invalid_parts" => BAD_REQUEST,
+    Unauthorized = "unauthorized" => UNAUTHORIZED,
+    FileNotFound = "file_not_found" => NOT_FOUND,
+    RouteNotFound = "route_not_found" => NOT_FOUND,
+    UploadNotPending = "upload_not_pending" => CONFLICT,
+    FileTooLarge = "file_too_large" => PAYLOAD_TOO_LARGE,
+    QuotaExceeded = "quota_exceeded" => PAYLOAD_TOO_LARGE,
+    ContentTypeNotAllowed = "content_type_not_allowed" => UNSUPPORTED_MEDIA_TYPE,
+    RateLimited = "rate_limited" => TOO_MANY_REQUESTS,
+    TooManyUnfinishedUploads = "too_many_unfinished_uploads" => TOO_MANY_REQUESTS,
+    SigningUnavailable = "signing_unavailable" => SERVICE_UNAVAILABLE,
+    DependencyUnavailable = "dependency_unavailable" => SERVICE_UNAVAILABLE,
+    InternalError = "internal_error" => INTERNAL_SERVER_ERROR,
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidJson => "invalid_json",
-            Self::InvalidRequest => "invalid_request",
-            Self::InvalidFilename => "invalid_filename",
-            Self::InvalidContentType => "invalid_content_type",
-            Self::InvalidSize => "invalid_size",
-            Self::InvalidSha256 => "invalid_sha256",
-            Self::InvalidLimit => "invalid_limit",
-            Self::InvalidCursor => "invalid_cursor",
-            Self::InvalidExpiresIn => "invalid_expires_in",
-            Self::InvalidIp => "invalid_ip",
-            Self::InvalidNotBefore => "invalid_not_before",
-            Self::InvalidPartSize => "invalid_part_size",
-            Self::InvalidCrc64nvme => "invalid_crc64nvme",
-            Self::InvalidParts => "invalid_parts",
-            Self::Unauthorized => "unauthorized",
-            Self::FileNotFound => "file_not_found",
-            Self::RouteNotFound => "route_not_found",
-            Self::UploadNotPending => "upload_not_pending",
-            Self::FileTooLarge => "file_too_large",
-            Self::QuotaExceeded => "quota_exceeded",
-            Self::ContentTypeNotAllowed => "content_type_not_allowed",
-            Self::RateLimited => "rate_limited",
-            Self::TooManyUnfinishedUploads => "too_many_unfinished_uploads",
-            Self::SigningUnavailable => "signing_unavailable",
-            Self::DependencyUnavailable => "dependency_unavailable",
-            Self::InternalError => "internal_error",
-        }
-    }
-
-    /// The HTTP status that goes with the code: the only place statuses are chosen.
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::InvalidJson
-            | Self::InvalidRequest
-            | Self::InvalidFilename
-            | Self::InvalidContentType
-            | Self::InvalidSize
-            | Self::InvalidSha256
-            | Self::InvalidLimit
-            | Self::InvalidCursor
-            | Self::InvalidExpiresIn
-            | Self::InvalidIp
-            | Self::InvalidNotBefore
-            | Self::InvalidPartSize
-            | Self::InvalidCrc64nvme
-            | Self::InvalidParts => StatusCode::BAD_REQUEST,
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::FileNotFound | Self::RouteNotFound => StatusCode::NOT_FOUND,
-            Self::UploadNotPending => StatusCode::CONFLICT,
-            Self::FileTooLarge | Self::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::ContentTypeNotAllowed => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited | Self::TooManyUnfinishedUploads => StatusCode::TOO_MANY_REQUESTS,
-            Self::SigningUnavailable | Self::DependencyUnavailable => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
