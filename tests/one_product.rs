@@ -26,6 +26,19 @@ fn snake(name: &str) -> String {
     out
 }
 
+/// An environment with one variable set otherwise.
+struct Override<'a>(&'a dyn Env, &'a str, String);
+
+impl Env for Override<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        if name == self.1 {
+            Some(self.2.clone())
+        } else {
+            self.0.get(name)
+        }
+    }
+}
+
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -287,6 +300,37 @@ async fn the_local_stack_serves_what_the_template_deploys() {
         };
         read.unwrap_or_else(|e| panic!("{id}: {e}"));
         let read = recording.asked();
+        // What CloudFormation lets a deployment set, the function accepts, and nothing more:
+        // each bound of a number parameter is accepted, one past it refused.
+        for (name, value) in &spec.environment {
+            let EnvValue::Parameter {
+                name: parameter,
+                min,
+                max,
+                ..
+            } = value
+            else {
+                continue;
+            };
+            let bounds = [(min, -1i128), (max, 1)];
+            for (bound, past) in bounds {
+                let Some(bound) = bound else { continue };
+                let bound: i128 = bound.parse().unwrap();
+                for (set, accepted) in [(bound, true), (bound + past, false)] {
+                    let env = Override(&local, name, set.to_string());
+                    let result = match id {
+                        UPLOAD_FUNCTION => issue_upload_url::Config::from_env(&env).map(drop),
+                        VIEW_FUNCTION => issue_view_url::Config::from_env(&env).map(drop),
+                        _ => record_ownership::Config::from_env(&env).map(drop),
+                    };
+                    assert_eq!(
+                        result.is_ok(),
+                        accepted,
+                        "{id}: {name}={set} ({parameter}'s bound is {bound}): {result:?}"
+                    );
+                }
+            }
+        }
         let declared: BTreeSet<String> = spec.environment.keys().cloned().collect();
         let unset: Vec<&String> = read
             .iter()

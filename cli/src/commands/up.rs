@@ -138,11 +138,17 @@ pub fn settings_help() -> String {
             EnvValue::Parameter {
                 name: parameter,
                 default,
+                min,
+                max,
             } => Some((
                 name.clone(),
                 format!(
-                    "{parameter}, default {}",
-                    if default.is_empty() { "empty" } else { default }
+                    "{parameter}, default {}{}",
+                    if default.is_empty() { "empty" } else { default },
+                    match (min, max) {
+                        (Some(min), Some(max)) => format!(", {min} to {max}"),
+                        _ => String::new(),
+                    }
                 ),
             )),
             _ => None,

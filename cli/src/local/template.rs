@@ -53,8 +53,14 @@ pub struct FunctionSpec {
 pub enum EnvValue {
     /// A literal.
     Literal(String),
-    /// `!Ref Parameter`: the parameter, with its default.
-    Parameter { name: String, default: String },
+    /// `!Ref Parameter`: the parameter, with its default and, for a number, the bounds
+    /// CloudFormation holds a deployment to (`MinValue`, `MaxValue`).
+    Parameter {
+        name: String,
+        default: String,
+        min: Option<String>,
+        max: Option<String>,
+    },
     /// `!Ref Resource`, `!Sub …`, `!GetAtt …`: something only a deployment knows.
     Resource(String),
 }
@@ -150,8 +156,11 @@ impl Template {
                     let value = match value {
                         Value::Tagged(tagged) if tagged.tag == "Ref" => {
                             let target = text(&tagged.value).unwrap_or_default();
-                            match text(&parameters[target.as_str()]["Default"]) {
+                            let parameter = &parameters[target.as_str()];
+                            match text(&parameter["Default"]) {
                                 Some(default) => EnvValue::Parameter {
+                                    min: text(&parameter["MinValue"]),
+                                    max: text(&parameter["MaxValue"]),
                                     name: target,
                                     default,
                                 },

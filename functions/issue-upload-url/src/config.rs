@@ -64,7 +64,8 @@ impl Config {
             s3_endpoint: s3_endpoint(env)?,
             sts_endpoint: sts_endpoint(env)?,
             rules: UploadRules::from_env(env)?,
-            url_ttl: seconds(env, "UPLOAD_URL_TTL_SECONDS", 300, 1, MAX_PRESIGN_SECONDS)?,
+            // A single-request upload URL lives at most an hour (the template's cap).
+            url_ttl: seconds(env, "UPLOAD_URL_TTL_SECONDS", 300, 1, 3600)?,
             form_ttl: seconds(env, "FORM_URL_TTL_SECONDS", 300, 300, 600)?,
             part_url_ttl: seconds(env, "PART_URL_TTL_SECONDS", 3600, 60, MAX_PRESIGN_SECONDS)?,
             multipart_abort_days: parsed_or(env, "MULTIPART_ABORT_DAYS", 1, bounded(1, 365))?,
