@@ -40,7 +40,7 @@ mod tests {
 
         let idp = LocalIdp::for_data_dir(dir.path()).unwrap();
         let token = mint("alice", 60, dir.path()).unwrap();
-        let authorizer = crate::local::api_gateway::JwtAuthorizer::trusting(&idp).unwrap();
+        let authorizer = crate::local::authorizer::JwtAuthorizer::trusting(&idp).unwrap();
         let claims = authorizer
             .authorize(Some(&format!("Bearer {token}")))
             .unwrap();

@@ -1,7 +1,7 @@
 //! The local identity provider, standing in for Cognito or any OpenID issuer: one RS256 key
 //! kept in the data directory (so tokens survive restarts), and tokens minted for named dev
 //! users. Tokens are made with the `jsonwebtoken` crate, the same library the authorizer
-//! stand-in ([`super::api_gateway::JwtAuthorizer`]) verifies them with.
+//! stand-in ([`super::authorizer::JwtAuthorizer`]) verifies them with.
 
 use std::path::Path;
 

@@ -71,6 +71,11 @@ pub fn respond(
     response
 }
 
+/// API Gateway's own answers, which never reach a function: `{"message": …}`.
+pub fn gateway_message(status: StatusCode, message: &str) -> HttpResponse {
+    json(status, &serde_json::json!({ "message": message }))
+}
+
 pub fn json(status: StatusCode, value: &serde_json::Value) -> HttpResponse {
     respond(status, "application/json", value.to_string())
 }

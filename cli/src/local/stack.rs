@@ -22,8 +22,11 @@ use shared::domain::config::Env;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use super::api_gateway::{ApiCors, JwtAuthorizer, LocalApi, RouteTable};
+use super::api_gateway::{ApiCors, LocalApi, RouteTable};
+use super::authorizer::JwtAuthorizer;
 use super::cdn::LocalCdn;
+use super::deployed::Deployed;
+use super::dev_pages::DevPages;
 use super::faults::Faults;
 use super::idp::LocalIdp;
 pub use super::idp::{JWT_AUDIENCE, JWT_ISSUER};
@@ -342,30 +345,6 @@ impl StackOptions {
     }
 }
 
-/// A function as deployed: a deploy puts a new one in its place.
-pub struct Deployed<T>(std::sync::RwLock<Arc<T>>);
-
-impl<T> Deployed<T> {
-    pub fn new(function: Arc<T>) -> Self {
-        Self(std::sync::RwLock::new(function))
-    }
-
-    /// The function a request arriving now runs on.
-    pub fn current(&self) -> Arc<T> {
-        self.0
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    fn replace(&self, function: Arc<T>) {
-        *self
-            .0
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = function;
-    }
-}
-
 /// A running local stack. [`LocalStack::stop`] stops everything and waits.
 pub struct LocalStack {
     pub api_url: String,
@@ -435,11 +414,13 @@ impl LocalStack {
             authorizer: JwtAuthorizer::trusting(&idp)?,
             upload: backend.upload.clone(),
             view: view.clone(),
-            idp: idp.clone(),
-            api_url: api_url.clone(),
-            cdn_url: cdn_url.clone(),
-            web_dir: options.web_dir.clone(),
-            faults: backend.faults.clone(),
+            pages: DevPages {
+                idp: idp.clone(),
+                api_url: api_url.clone(),
+                cdn_url: cdn_url.clone(),
+                web_dir: options.web_dir.clone(),
+                faults: backend.faults.clone(),
+            },
         });
         let served_api = api.clone();
         tasks.push(tokio::spawn(super::server::serve(
