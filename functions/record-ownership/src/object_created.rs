@@ -1,17 +1,15 @@
 //! One `ObjectCreated` record (`Put`, `Post`, `CompleteMultipartUpload`, `Copy`): decode
 //! the key once, look at the object (HEAD, and its first bytes for the types we sniff) and
 //! its record, let [`shared::domain::ownership::decide`] choose, and carry the decision
-//! out, settling the owner's quota with the record.
+//! out, settling the owner's quota with the record. What is decided, for late and repeated
+//! events, objects without a record (adoption) and tombstones, is told once, in
+//! [`shared::domain::ownership`]; what a record write does, in [`shared::domain::lifecycle`].
 //!
-//! Anything under `users/` that is not `users/{owner}/{file_id}` (dot or empty segments,
-//! another shape) is never written by us: it is deleted and logged. An object of the right
-//! shape with no record (an upload by temporary credentials) is adopted: it gets a record,
-//! `ready` if it passes the checks every upload passes (the allow-list, the size limit, the
-//! content check, the quota), otherwise `rejected` with the object deleted. An object whose
-//! record is a tombstone (the upload cancelled, the file deleted, even while this event was
-//! being handled) is deleted, and the tombstone stays. An adoption is counted against the
-//! temporary credential the event names (its session name holds the credential's id):
-//! past `CREDENTIALS_MAX_OBJECTS`, the object is rejected (`credential_limit`).
+//! Here: anything under `users/` that is not `users/{owner}/{file_id}` (dot or empty
+//! segments, another shape) is never written by us, so it is deleted and logged; and an
+//! adoption is counted against the temporary credential the event names (its session name
+//! holds the credential's id): past `CREDENTIALS_MAX_OBJECTS`, the object is rejected
+//! (`credential_limit`).
 
 use aws_lambda_events::event::s3::S3EventRecord;
 use chrono::{DateTime, Utc};

@@ -5,7 +5,12 @@
 //! so the decision only acts when the event still describes the object that is there, and
 //! the record write is conditional on the event's sequencer being newer than the last one
 //! applied. An object with no record (an upload by temporary credentials) is adopted: it
-//! gets a record made from what it says about itself, checked by the same rules.
+//! gets a record made from what it says about itself (its size, Content-Type and `filename`
+//! metadata), `ready` if it passes the checks every upload passes (the allow-list and its
+//! active-content rule, the size limit, the content check; the quota when the record is
+//! written), otherwise `rejected` with the object deleted. An object whose record is a
+//! tombstone (the upload cancelled, the file deleted, even while the event was handled) is
+//! deleted, and the tombstone stays.
 
 use std::collections::BTreeMap;
 
