@@ -32,33 +32,9 @@ const SUPERSEDED: &str = "a newer event was applied first";
 
 #[tracing::instrument(skip_all, fields(key = record.s3.object.key.as_deref().unwrap_or("")))]
 pub async fn process(deps: &Deps, record: &S3EventRecord) -> Result<RecordOutcome, StoreError> {
-    let ignore = |why: &str| {
-        tracing::warn!(why, "record ignored");
-        Ok(RecordOutcome::Ignored { why: why.into() })
-    };
-    if !record
-        .event_name
-        .as_deref()
-        .unwrap_or("")
-        .starts_with("ObjectCreated:")
-    {
-        return ignore("not an ObjectCreated event");
-    }
-    if record.s3.bucket.name.as_deref() != Some(deps.config.bucket.as_str()) {
-        return ignore("the event is for another bucket");
-    }
-    let Ok(raw_key) = decode_event_key(record.s3.object.key.as_deref().unwrap_or("")) else {
-        return ignore("the key is not valid URL-encoded UTF-8");
-    };
-    if !raw_key.starts_with(USERS_PREFIX) {
-        return ignore("the key is outside users/");
-    }
-    let Ok(key) = ObjectKey::parse(&raw_key) else {
-        deps.objects.delete(&raw_key).await?;
-        tracing::warn!(key = %raw_key, "an object under users/ that is not users/{{owner}}/{{file_id}} deleted");
-        return Ok(RecordOutcome::Deleted {
-            why: "the key is not users/{owner}/{file_id}".into(),
-        });
+    let (key, raw_key) = match locate(deps, record).await? {
+        Located::Key(key, raw_key) => (key, raw_key),
+        Located::Done(outcome) => return Ok(outcome),
     };
     // Without a usable sequencer the event orders before every other one.
     let sequencer = record
@@ -103,29 +79,7 @@ pub async fn process(deps: &Deps, record: &S3EventRecord) -> Result<RecordOutcom
                 etag,
                 uploaded_at,
             };
-            let applied = deps
-                .records
-                .apply(
-                    &key.owner,
-                    key.file_id,
-                    &sequencer,
-                    &ready,
-                    &deps.config.quota,
-                )
-                .await;
-            match applied {
-                Ok(Applied::Yes) => {
-                    tracing::info!(%size, "file ready");
-                    RecordOutcome::Ready
-                }
-                Ok(Applied::Superseded) => superseded(deps, &key, &raw_key).await?,
-                Err(StoreError::Quota(over)) => {
-                    let rejection =
-                        Rejection::new(RejectionReason::QuotaExceeded, over.to_string());
-                    reject(deps, &key, &raw_key, None, &sequencer, rejection, now).await?
-                }
-                Err(err) => return Err(err),
-            }
+            mark_ready(deps, &key, &raw_key, &sequencer, &ready, now).await?
         }
         (Decision::Reject(rejection), _) => {
             reject(deps, &key, &raw_key, None, &sequencer, rejection, now).await?
@@ -155,6 +109,77 @@ pub async fn process(deps: &Deps, record: &S3EventRecord) -> Result<RecordOutcom
         }
     };
     Ok(outcome)
+}
+
+/// Where an event's object is, or what was done instead.
+enum Located {
+    /// `users/{owner}/{file_id}`, and the key as S3 spells it.
+    Key(ObjectKey, String),
+    Done(RecordOutcome),
+}
+
+/// The object an event is about: only `ObjectCreated` events of our bucket under `users/`
+/// are ours; an object there that is not `users/{owner}/{file_id}` is deleted.
+async fn locate(deps: &Deps, record: &S3EventRecord) -> Result<Located, StoreError> {
+    let ignore = |why: &str| {
+        tracing::warn!(why, "record ignored");
+        Ok(Located::Done(RecordOutcome::Ignored { why: why.into() }))
+    };
+    if !record
+        .event_name
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("ObjectCreated:")
+    {
+        return ignore("not an ObjectCreated event");
+    }
+    if record.s3.bucket.name.as_deref() != Some(deps.config.bucket.as_str()) {
+        return ignore("the event is for another bucket");
+    }
+    let Ok(raw_key) = decode_event_key(record.s3.object.key.as_deref().unwrap_or("")) else {
+        return ignore("the key is not valid URL-encoded UTF-8");
+    };
+    if !raw_key.starts_with(USERS_PREFIX) {
+        return ignore("the key is outside users/");
+    }
+    let Ok(key) = ObjectKey::parse(&raw_key) else {
+        deps.objects.delete(&raw_key).await?;
+        tracing::warn!(key = %raw_key, "an object under users/ that is not users/{{owner}}/{{file_id}} deleted");
+        return Ok(Located::Done(RecordOutcome::Deleted {
+            why: "the key is not users/{owner}/{file_id}".into(),
+        }));
+    };
+    Ok(Located::Key(key, raw_key))
+}
+
+/// Settle an upload that arrived as declared; over the quota it is rejected instead.
+async fn mark_ready(
+    deps: &Deps,
+    key: &ObjectKey,
+    raw_key: &str,
+    sequencer: &Sequencer,
+    ready: &Outcome,
+    now: DateTime<Utc>,
+) -> Result<RecordOutcome, StoreError> {
+    let quota = &deps.config.quota;
+    let applied = deps
+        .records
+        .apply(&key.owner, key.file_id, sequencer, ready, quota)
+        .await;
+    match applied {
+        Ok(Applied::Yes) => {
+            if let Outcome::Ready { size, .. } = ready {
+                tracing::info!(%size, "file ready");
+            }
+            Ok(RecordOutcome::Ready)
+        }
+        Ok(Applied::Superseded) => superseded(deps, key, raw_key).await,
+        Err(StoreError::Quota(over)) => {
+            let rejection = Rejection::new(RejectionReason::QuotaExceeded, over.to_string());
+            reject(deps, key, raw_key, None, sequencer, rejection, now).await
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// The record changed between our read and our write. If it became a tombstone (the

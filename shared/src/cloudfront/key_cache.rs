@@ -236,27 +236,7 @@ impl KeyCache {
                 };
             }
         }
-        let loaded = match self.source.fetch().await {
-            Ok(text) => tokio::task::spawn_blocking({
-                let hash = self.hash;
-                let trusted = self.trusted.clone();
-                let text = zeroize::Zeroizing::new(text);
-                move || {
-                    let key = parse_secret(&text)?;
-                    trusted
-                        .check(&key)
-                        .map_err(|why| format!("refusing to sign: {why}"))?;
-                    // The first signature seeds aws-lc's random generator (and proves the
-                    // key signs): pay that here, at load, not on a viewer's request.
-                    key.sign(b"warm-up", hash)
-                        .map_err(|_| "the key cannot sign".to_owned())?;
-                    Ok::<_, String>(key)
-                }
-            })
-            .await
-            .unwrap_or_else(|e| Err(format!("key parsing task failed: {e}"))),
-            Err(err) => Err(err.to_string()),
-        };
+        let loaded = self.fetch_and_check().await;
         let mut state = self.state.write().await;
         match loaded {
             Ok(key) => {
@@ -288,6 +268,27 @@ impl KeyCache {
                 }
             }
         }
+    }
+
+    /// Read the secret, parse it, hold it to the trusted keys, and sign once with it.
+    async fn fetch_and_check(&self) -> Result<SigningKey, String> {
+        let text = self.source.fetch().await.map_err(|err| err.to_string())?;
+        let hash = self.hash;
+        let trusted = self.trusted.clone();
+        let text = zeroize::Zeroizing::new(text);
+        tokio::task::spawn_blocking(move || {
+            let key = parse_secret(&text)?;
+            trusted
+                .check(&key)
+                .map_err(|why| format!("refusing to sign: {why}"))?;
+            // The first signature seeds aws-lc's random generator (and proves the key
+            // signs): pay that here, at load, not on a viewer's request.
+            key.sign(b"warm-up", hash)
+                .map_err(|_| "the key cannot sign".to_owned())?;
+            Ok::<_, String>(key)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("key parsing task failed: {e}")))
     }
 }
 

@@ -64,6 +64,29 @@ fn push_condition(out: &mut String, condition: &Condition<'_>) {
     }
 }
 
+/// The policy document, as botocore's `json.dumps` writes it.
+fn policy_json(expires_at: DateTime<Utc>, conditions: &[Condition<'_>]) -> String {
+    let mut policy = String::with_capacity(1024);
+    policy.push_str("{\"expiration\"");
+    policy.push_str(KEY);
+    push_json_string(
+        &mut policy,
+        &expires_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    );
+    policy.push_str(ITEM);
+    policy.push_str("\"conditions\"");
+    policy.push_str(KEY);
+    policy.push('[');
+    for (i, condition) in conditions.iter().enumerate() {
+        if i > 0 {
+            policy.push_str(ITEM);
+        }
+        push_condition(&mut policy, condition);
+    }
+    policy.push_str("]}");
+    policy
+}
+
 /// Sign a form that uploads `request` to `key`, valid for `ttl` from `now` and never beyond
 /// the credentials' own expiry.
 pub fn presign_post(
@@ -118,25 +141,7 @@ pub fn presign_post(
         conditions.push(Condition::Eq("x-amz-security-token", token));
     }
 
-    let mut policy = String::with_capacity(1024);
-    policy.push_str("{\"expiration\"");
-    policy.push_str(KEY);
-    push_json_string(
-        &mut policy,
-        &expires_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-    );
-    policy.push_str(ITEM);
-    policy.push_str("\"conditions\"");
-    policy.push_str(KEY);
-    policy.push('[');
-    for (i, condition) in conditions.iter().enumerate() {
-        if i > 0 {
-            policy.push_str(ITEM);
-        }
-        push_condition(&mut policy, condition);
-    }
-    policy.push_str("]}");
-    let policy = STANDARD.encode(policy);
+    let policy = STANDARD.encode(policy_json(expires_at, &conditions));
     let signing_key =
         v4::generate_signing_key(credentials.secret_access_key(), now, &location.region, "s3");
     let signature = v4::calculate_signature(signing_key, policy.as_bytes());

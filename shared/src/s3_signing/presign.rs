@@ -206,6 +206,37 @@ pub struct SignedUrl {
     pub expires_at: DateTime<Utc>,
 }
 
+/// The object's URL with the request's own query parameters (SigV4-encoded).
+fn unsigned_url(location: &BucketLocation, key: &str, query: &[(&str, &str)]) -> String {
+    let mut url = location.object_url(key);
+    for (i, (k, v)) in query.iter().enumerate() {
+        url.push(if i == 0 { '?' } else { '&' });
+        url.extend(utf8_percent_encode(k, SIGV4_QUERY));
+        url.push('=');
+        url.extend(utf8_percent_encode(v, SIGV4_QUERY));
+    }
+    url
+}
+
+/// Append the signing parameters in botocore's order (the signature last), so URLs compare
+/// byte for byte.
+fn append_in_botocore_order(
+    url: &mut String,
+    params: &[(&str, std::borrow::Cow<'static, str>)],
+    first: bool,
+) {
+    let ordered = params
+        .iter()
+        .filter(|(name, _)| *name != "X-Amz-Signature")
+        .chain(params.iter().filter(|(name, _)| *name == "X-Amz-Signature"));
+    for (i, (name, value)) in ordered.enumerate() {
+        url.push(if i == 0 && first { '?' } else { '&' });
+        url.push_str(name);
+        url.push('=');
+        url.extend(utf8_percent_encode(value, SIGV4_QUERY));
+    }
+}
+
 /// Presign any S3 request by query string. `query` holds extra (unencoded) parameters such
 /// as `partNumber`; `headers` are signed and must be sent as given.
 #[allow(clippy::too_many_arguments)]
@@ -221,21 +252,7 @@ pub fn presign(
 ) -> Result<SignedUrl, PresignError> {
     let (now, ttl) = signable(credentials, now, ttl)?;
 
-    let mut url = location.object_url(key);
-    if !query.is_empty() {
-        url.push('?');
-        let pairs: Vec<String> = query
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    utf8_percent_encode(k, SIGV4_QUERY),
-                    utf8_percent_encode(v, SIGV4_QUERY)
-                )
-            })
-            .collect();
-        url.push_str(&pairs.join("&"));
-    }
+    let mut url = unsigned_url(location, key, query);
 
     let mut settings = SigningSettings::default();
     settings.signature_location = SignatureLocation::QueryParams;
@@ -263,27 +280,13 @@ pub fn presign(
         .map_err(|e| PresignError::Signing(e.to_string()))?
         .into_parts();
 
-    // Parameters in botocore's order (the signature last), so URLs compare byte for byte.
     let params = instructions.params();
-    let signed_headers = params
+    append_in_botocore_order(&mut url, params, query.is_empty());
+    let signed: Vec<&str> = params
         .iter()
         .find(|(name, _)| *name == "X-Amz-SignedHeaders")
-        .map(|(_, value)| value.as_ref())
-        .unwrap_or("");
-    let ordered = params
-        .iter()
-        .filter(|(name, _)| *name != "X-Amz-Signature")
-        .chain(params.iter().filter(|(name, _)| *name == "X-Amz-Signature"));
-    url.push(if query.is_empty() { '?' } else { '&' });
-    for (i, (name, value)) in ordered.enumerate() {
-        if i > 0 {
-            url.push('&');
-        }
-        url.push_str(name);
-        url.push('=');
-        url.extend(utf8_percent_encode(value, SIGV4_QUERY));
-    }
-    let signed: Vec<&str> = signed_headers.split(';').collect();
+        .map(|(_, value)| value.split(';').collect())
+        .unwrap_or_default();
     for (name, _) in headers {
         let name = name.to_ascii_lowercase();
         if !signed.contains(&name.as_str()) {
