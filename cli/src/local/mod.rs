@@ -15,10 +15,12 @@
 //! | `faults.rs` | the services failing: errors, throttling, outages and delays on demand |
 //! | `template.rs` | reads `template.yaml`, so the stand-ins serve what the stack deploys |
 //! | `stack.rs` | starts them all and wires the three functions to them |
+//! | `async_invoke.rs` | Lambda's asynchronous invocation of record-ownership: retries, the failure file |
 //! | `deployed.rs` | a function as deployed, replaced by a redeploy |
 //! | `server.rs` | the HTTP server loop they share |
 
 pub mod api_gateway;
+pub mod async_invoke;
 pub mod authorizer;
 pub mod cdn;
 pub mod deployed;

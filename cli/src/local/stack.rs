@@ -23,6 +23,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use super::api_gateway::{ApiCors, LocalApi, RouteTable};
+use super::async_invoke::deliver_all;
+pub use super::async_invoke::{FAILURES_FILE, LAMBDA_RETRY_DELAYS, deliver};
 use super::authorizer::JwtAuthorizer;
 use super::cdn::LocalCdn;
 use super::deployed::Deployed;
@@ -53,9 +55,6 @@ pub const OWNERSHIP_FUNCTION: &str = "RecordOwnershipFunction";
 pub const CREDENTIALS_ROLE: &str = "UploadCredentialsRole";
 pub const CREDENTIALS_ROLE_ARN: &str =
     "arn:aws:iam::123456789012:role/private-uploads-local-uploader";
-/// Where the local stack keeps the events the ownership function failed three times, in
-/// its data directory.
-pub const FAILURES_FILE: &str = "ownership-failures.jsonl";
 
 /// The functions' signing credentials: temporary, with a session token, as on Lambda.
 pub fn credentials() -> Credentials {
@@ -118,6 +117,101 @@ pub struct Backend {
     pub secret_arn: String,
 }
 
+/// The bucket, the table and the signing-key secret, as the stack creates them; the
+/// secret's ARN.
+async fn provision(
+    aws: &SdkConfig,
+    s3_client: &aws_sdk_s3::Client,
+    template: &Template,
+    cloudfront_key: &PemPair,
+) -> Result<String, String> {
+    s3_client
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .map_err(|e| format!("CreateBucket {BUCKET}: {}", shared::aws::error_summary(&e)))?;
+    create_table(&aws_sdk_dynamodb::Client::new(aws), TABLE, &template.table).await?;
+    create_secret(
+        &aws_sdk_secretsmanager::Client::new(aws),
+        SECRET,
+        KEY_PAIR_ID,
+        &cloudfront_key.private_pem,
+    )
+    .await
+}
+
+/// What only a deployment knows, by the variable the template sets from it.
+fn deployment_values(cdn_base: &str, cloudfront_key: &PemPair) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("BUCKET_NAME", BUCKET.to_owned()),
+        ("TABLE_NAME", TABLE.to_owned()),
+        ("JWT_ISSUER", JWT_ISSUER.to_owned()),
+        ("CDN_BASE_URL", cdn_base.to_owned()),
+        ("SIGNING_KEY_SECRET_ID", SECRET.to_owned()),
+        ("CREDENTIALS_ROLE_ARN", CREDENTIALS_ROLE_ARN.to_owned()),
+        // The key slots, as the template fills them: the dev key in the first, the second
+        // empty (`LocalStack::deploy_key_slots` changes them, as a deploy does).
+        (
+            "TRUSTED_KEY_1",
+            format!("{KEY_PAIR_ID} {}", cloudfront_key.public_pem),
+        ),
+        ("TRUSTED_KEY_2", String::new()),
+    ])
+}
+
+/// Each function's environment, by logical id: the template's, what Lambda sets, the
+/// endpoint overrides, then `up`'s own overrides.
+fn environments(
+    template: &Template,
+    locals: &BTreeMap<&str, String>,
+    s3_endpoint: &str,
+    overrides: &[(String, String)],
+) -> Result<BTreeMap<String, Vec<(String, String)>>, String> {
+    let mut environments = BTreeMap::new();
+    for id in [UPLOAD_FUNCTION, VIEW_FUNCTION, OWNERSHIP_FUNCTION] {
+        let mut env = template.function(id)?.local_environment(locals)?;
+        // Set by Lambda itself, and the endpoint override the SDK reads.
+        env.push(("AWS_REGION".into(), REGION.into()));
+        env.push(("AWS_ENDPOINT_URL_S3".into(), s3_endpoint.to_owned()));
+        // The local STS answers on the local S3's port (it must know the sessions).
+        env.push(("AWS_ENDPOINT_URL_STS".into(), s3_endpoint.to_owned()));
+        env.extend(overrides.iter().cloned());
+        environments.insert(id.to_owned(), env);
+    }
+    Ok(environments)
+}
+
+type Functions = (
+    issue_upload_url::Deps,
+    issue_view_url::Deps,
+    record_ownership::Deps,
+);
+
+/// The three functions, each configured from its environment as Lambda would start it.
+async fn functions(
+    environments: &BTreeMap<String, Vec<(String, String)>>,
+    aws: &SdkConfig,
+) -> Result<Functions, String> {
+    let env = |id: &str| EnvList(environments.get(id).cloned().unwrap_or_default());
+    let upload = issue_upload_url::Config::from_env(&env(UPLOAD_FUNCTION))
+        .map_err(|e| format!("{UPLOAD_FUNCTION}: {e}"))?;
+    let upload = issue_upload_url::Deps::from_aws(upload, aws)
+        .await
+        .map_err(|e| format!("{UPLOAD_FUNCTION}: {e}"))?;
+    let view = issue_view_url::Config::from_env(&env(VIEW_FUNCTION))
+        .map_err(|e| format!("{VIEW_FUNCTION}: {e}"))?;
+    let view = issue_view_url::Deps::from_aws(view, aws)
+        .await
+        .map_err(|e| format!("{VIEW_FUNCTION}: {e}"))?;
+    let ownership = record_ownership::Config::from_env(&env(OWNERSHIP_FUNCTION))
+        .map_err(|e| format!("{OWNERSHIP_FUNCTION}: {e}"))?;
+    let ownership = record_ownership::Deps::from_aws(ownership, aws)
+        .await
+        .map_err(|e| format!("{OWNERSHIP_FUNCTION}: {e}"))?;
+    Ok((upload, view, ownership))
+}
+
 impl Backend {
     pub async fn start(options: BackendOptions) -> Result<Self, String> {
         let template = Template::load()?;
@@ -173,65 +267,11 @@ impl Backend {
         .await?;
 
         let s3_client = shared::aws::s3::client(&aws, Some(&s3.endpoint));
-        s3_client
-            .create_bucket()
-            .bucket(BUCKET)
-            .send()
-            .await
-            .map_err(|e| format!("CreateBucket {BUCKET}: {}", shared::aws::error_summary(&e)))?;
-        create_table(&aws_sdk_dynamodb::Client::new(&aws), TABLE, &template.table).await?;
-        let secret_arn = create_secret(
-            &aws_sdk_secretsmanager::Client::new(&aws),
-            SECRET,
-            KEY_PAIR_ID,
-            &cloudfront_key.private_pem,
-        )
-        .await?;
+        let secret_arn = provision(&aws, &s3_client, &template, &cloudfront_key).await?;
 
-        // What only a deployment knows, by the variable the template sets from it.
-        let locals = BTreeMap::from([
-            ("BUCKET_NAME", BUCKET.to_owned()),
-            ("TABLE_NAME", TABLE.to_owned()),
-            ("JWT_ISSUER", JWT_ISSUER.to_owned()),
-            ("CDN_BASE_URL", options.cdn_base.clone()),
-            ("SIGNING_KEY_SECRET_ID", SECRET.to_owned()),
-            ("CREDENTIALS_ROLE_ARN", CREDENTIALS_ROLE_ARN.to_owned()),
-            // The key slots, as the template fills them: the dev key in the first, the
-            // second empty (`LocalStack::deploy_key_slots` changes them, as a deploy does).
-            (
-                "TRUSTED_KEY_1",
-                format!("{KEY_PAIR_ID} {}", cloudfront_key.public_pem),
-            ),
-            ("TRUSTED_KEY_2", String::new()),
-        ]);
-        let mut environments = BTreeMap::new();
-        for id in [UPLOAD_FUNCTION, VIEW_FUNCTION, OWNERSHIP_FUNCTION] {
-            let mut env = template.function(id)?.local_environment(&locals)?;
-            // Set by Lambda itself, and the endpoint override the SDK reads.
-            env.push(("AWS_REGION".into(), REGION.into()));
-            env.push(("AWS_ENDPOINT_URL_S3".into(), s3.endpoint.clone()));
-            // The local STS answers on the local S3's port (it must know the sessions).
-            env.push(("AWS_ENDPOINT_URL_STS".into(), s3.endpoint.clone()));
-            env.extend(options.overrides.iter().cloned());
-            environments.insert(id.to_owned(), env);
-        }
-        let env = |id: &str| EnvList(environments.get(id).cloned().unwrap_or_default());
-
-        let upload = issue_upload_url::Config::from_env(&env(UPLOAD_FUNCTION))
-            .map_err(|e| format!("{UPLOAD_FUNCTION}: {e}"))?;
-        let upload = issue_upload_url::Deps::from_aws(upload, &functions_aws)
-            .await
-            .map_err(|e| format!("{UPLOAD_FUNCTION}: {e}"))?;
-        let view = issue_view_url::Config::from_env(&env(VIEW_FUNCTION))
-            .map_err(|e| format!("{VIEW_FUNCTION}: {e}"))?;
-        let view = issue_view_url::Deps::from_aws(view, &functions_aws)
-            .await
-            .map_err(|e| format!("{VIEW_FUNCTION}: {e}"))?;
-        let ownership = record_ownership::Config::from_env(&env(OWNERSHIP_FUNCTION))
-            .map_err(|e| format!("{OWNERSHIP_FUNCTION}: {e}"))?;
-        let ownership = record_ownership::Deps::from_aws(ownership, &functions_aws)
-            .await
-            .map_err(|e| format!("{OWNERSHIP_FUNCTION}: {e}"))?;
+        let locals = deployment_values(&options.cdn_base, &cloudfront_key);
+        let environments = environments(&template, &locals, &s3.endpoint, &options.overrides)?;
+        let (upload, view, ownership) = functions(&environments, &functions_aws).await?;
         Ok(Self {
             template,
             s3,
@@ -255,58 +295,6 @@ impl Backend {
         self.s3.shutdown().await;
         self.moto.stop().await;
     }
-}
-
-/// Lambda's waits between the attempts of an asynchronous invocation that failed: "a
-/// one-minute wait between the first two attempts, and two minutes between the second and
-/// third" (the Lambda developer guide, *Error handling and automatic retries*).
-pub const LAMBDA_RETRY_DELAYS: [Duration; 2] = [Duration::from_secs(60), Duration::from_secs(120)];
-
-/// Deliver one ObjectCreated notification to the ownership function the way Lambda handles
-/// an asynchronous invocation: on error, two retries after `delays`, then give up. On AWS
-/// the event then goes to the on-failure queue; here it is appended to `failures` (one JSON
-/// line per event), so it is kept for a replay just the same.
-pub async fn deliver(
-    ownership: &record_ownership::Deps,
-    event: serde_json::Value,
-    delays: [Duration; 2],
-    failures: &Path,
-) -> Result<record_ownership::Report, String> {
-    let mut last_error = String::new();
-    for attempt in 0..3usize {
-        if attempt > 0 {
-            tokio::time::sleep(delays[attempt - 1]).await;
-        }
-        let payload =
-            serde_json::from_value(event.clone()).map_err(|e| format!("not an S3 event: {e}"))?;
-        match record_ownership::handle(
-            ownership,
-            lambda_runtime::LambdaEvent::new(payload, Default::default()),
-        )
-        .await
-        {
-            Ok(report) => return Ok(report),
-            Err(err) => {
-                let next = delays.get(attempt).map(|d| d.as_secs());
-                tracing::warn!(attempt = attempt + 1, retry_in_seconds = ?next, error = %err, "record-ownership failed");
-                last_error = err.to_string();
-            }
-        }
-    }
-    let kept = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(failures)
-        .and_then(|mut file| std::io::Write::write_all(&mut file, format!("{event}\n").as_bytes()));
-    match kept {
-        Ok(()) => {
-            tracing::error!(error = %last_error, failures = %failures.display(), "event failed 3 attempts; kept as the on-failure queue would keep it")
-        }
-        Err(err) => {
-            tracing::error!(error = %last_error, %err, "event failed 3 attempts and could not be kept")
-        }
-    }
-    Err(last_error)
 }
 
 pub struct StackOptions {
@@ -375,6 +363,108 @@ async fn bind(port: u16) -> Result<(TcpListener, SocketAddr), String> {
     Ok((listener, addr))
 }
 
+/// Serve `target` on `listener` until the stack stops.
+fn serving<T, F, Fut>(
+    listener: TcpListener,
+    stopped: tokio::sync::watch::Receiver<bool>,
+    target: Arc<T>,
+    handle: F,
+) -> tokio::task::JoinHandle<()>
+where
+    T: Send + Sync + 'static,
+    F: Fn(Arc<T>, http::Request<hyper::body::Incoming>, SocketAddr) -> Fut
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    Fut: std::future::Future<Output = super::server::HttpResponse> + Send + 'static,
+{
+    tokio::spawn(super::server::serve(listener, stopped, move |req, peer| {
+        let answer = handle(target.clone(), req, peer);
+        async move { Ok::<_, std::convert::Infallible>(answer.await) }
+    }))
+}
+
+impl StackOptions {
+    /// What the stand-ins behind the API and the CDN are started with.
+    fn backend(&self, cdn_base: &str, page_origins: &[String]) -> BackendOptions {
+        BackendOptions {
+            data_dir: self.data_dir.clone(),
+            moto_python: self.moto_python.clone(),
+            moto_port: self.moto_port,
+            s3_port: self.s3_port,
+            cdn_base: cdn_base.to_owned(),
+            page_origins: page_origins.to_vec(),
+            overrides: self.overrides.clone(),
+            faults: self.faults.clone(),
+        }
+    }
+}
+
+/// The HTTP API stand-in: the template's routes and CORS rule, the authorizer trusting the
+/// dev identity provider, the two API functions, and the page beside them.
+fn local_api(
+    backend: &Backend,
+    idp: &LocalIdp,
+    view: Arc<Deployed<issue_view_url::Deps>>,
+    pages: DevPages,
+    page_origins: &[String],
+) -> Result<LocalApi, String> {
+    Ok(LocalApi {
+        routes: RouteTable::new(&backend.template.routes)?,
+        cors: ApiCors {
+            origins: page_origins.to_vec(),
+            rule: backend.template.api_cors.clone(),
+        },
+        authorizer: JwtAuthorizer::trusting(idp)?,
+        upload: backend.upload.clone(),
+        view,
+        pages,
+    })
+}
+
+/// The CDN stand-in: the distribution's key group holds the dev key, and its headers are the
+/// template's.
+fn local_cdn(cdn_url: &str, backend: &Backend) -> Result<LocalCdn, String> {
+    LocalCdn::new(
+        cdn_url,
+        KEY_PAIR_ID,
+        &backend.cloudfront_key.public_pem,
+        backend.s3_client.clone(),
+        BUCKET,
+        &backend.template.cdn_headers,
+    )
+}
+
+/// The stack's outputs, as `sam deploy` would print them, written to `path` for the tools
+/// and tests that read them.
+fn write_outputs(
+    path: &Path,
+    api_url: &str,
+    cdn_url: &str,
+    backend: &Backend,
+) -> Result<serde_json::Value, String> {
+    let outputs = json!({
+        "ApiUrl": api_url,
+        "CdnUrl": cdn_url,
+        "CdnDistributionDomainName": cdn_url.trim_start_matches("http://"),
+        "BucketName": BUCKET,
+        "TableName": TABLE,
+        "SecretArn": backend.secret_arn,
+        "KeyPairId": KEY_PAIR_ID,
+        "S3Endpoint": backend.s3.endpoint,
+        "PublicKeyPem": backend.public_key_path,
+        "Region": REGION,
+        "JwtIssuer": JWT_ISSUER,
+        "JwtAudience": JWT_AUDIENCE,
+        "MotoEndpoint": backend.moto.endpoint,
+    });
+    let text = serde_json::to_string_pretty(&outputs).map_err(|e| e.to_string())?;
+    std::fs::write(path, text + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(outputs)
+}
+
 impl LocalStack {
     pub async fn start(options: StackOptions) -> Result<Self, String> {
         let (api_listener, api_addr) = bind(options.api_port).await?;
@@ -386,114 +476,57 @@ impl LocalStack {
             format!("http://localhost:{}", api_addr.port()),
         ];
 
-        let mut backend = Backend::start(BackendOptions {
-            data_dir: options.data_dir.clone(),
-            moto_python: options.moto_python,
-            moto_port: options.moto_port,
-            s3_port: options.s3_port,
-            cdn_base: cdn_url.clone(),
-            page_origins: page_origins.clone(),
-            overrides: options.overrides,
-            faults: options.faults,
-        })
-        .await?;
+        let mut backend = Backend::start(options.backend(&cdn_url, &page_origins)).await?;
 
         let idp = Arc::new(LocalIdp::for_data_dir(&options.data_dir)?);
-        let routes = RouteTable::new(&backend.template.routes)?;
-        let served_routes = routes.keys();
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut tasks = Vec::new();
-
         let view = Arc::new(Deployed::new(backend.view.clone()));
-        let api = Arc::new(LocalApi {
-            routes,
-            cors: ApiCors {
-                origins: page_origins.clone(),
-                rule: backend.template.api_cors.clone(),
-            },
-            authorizer: JwtAuthorizer::trusting(&idp)?,
-            upload: backend.upload.clone(),
-            view: view.clone(),
-            pages: DevPages {
-                idp: idp.clone(),
-                api_url: api_url.clone(),
-                cdn_url: cdn_url.clone(),
-                web_dir: options.web_dir.clone(),
-                faults: backend.faults.clone(),
-            },
-        });
-        let served_api = api.clone();
-        tasks.push(tokio::spawn(super::server::serve(
-            api_listener,
-            stopped.clone(),
-            move |req, peer| {
-                let api = served_api.clone();
-                async move { Ok::<_, std::convert::Infallible>(api.handle(req, peer).await) }
-            },
-        )));
-
+        let pages = DevPages {
+            idp: idp.clone(),
+            api_url: api_url.clone(),
+            cdn_url: cdn_url.clone(),
+            web_dir: options.web_dir.clone(),
+            faults: backend.faults.clone(),
+        };
+        let api = Arc::new(local_api(
+            &backend,
+            &idp,
+            view.clone(),
+            pages,
+            &page_origins,
+        )?);
+        let served_routes = api.routes.keys();
         let cdn = Arc::new(
-            LocalCdn::new(
-                &cdn_url,
-                KEY_PAIR_ID,
-                &backend.cloudfront_key.public_pem,
-                backend.s3_client.clone(),
-                BUCKET,
-                &backend.template.cdn_headers,
-            )?
-            .with_api_behaviours(backend.template.cdn_api_paths.clone(), api.clone()),
+            local_cdn(&cdn_url, &backend)?
+                .with_api_behaviours(backend.template.cdn_api_paths.clone(), api.clone()),
         );
-        let served_cdn = cdn.clone();
-        tasks.push(tokio::spawn(super::server::serve(
-            cdn_listener,
-            stopped.clone(),
-            move |req, peer| {
-                let cdn = served_cdn.clone();
-                async move { Ok::<_, std::convert::Infallible>(cdn.handle(req, peer).await) }
-            },
-        )));
+        let events = std::mem::replace(&mut backend.events, mpsc::unbounded_channel().1);
+        let failures = options.data_dir.join(FAILURES_FILE);
+        let delivery = deliver_all(
+            REGION,
+            events,
+            backend.ownership.clone(),
+            options.retry_delays,
+            failures,
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let tasks = vec![
+            serving(
+                api_listener,
+                stopped.clone(),
+                api,
+                |api, req, peer| async move { api.handle(req, peer).await },
+            ),
+            serving(
+                cdn_listener,
+                stopped,
+                cdn.clone(),
+                |cdn, req, peer| async move { cdn.handle(req, peer).await },
+            ),
+            tokio::spawn(delivery),
+        ];
 
-        let mut events = std::mem::replace(&mut backend.events, mpsc::unbounded_channel().1);
-        let ownership = backend.ownership.clone();
-        let (delays, failures) = (options.retry_delays, options.data_dir.join(FAILURES_FILE));
-        tasks.push(tokio::spawn(async move {
-            // Each event on its own, as Lambda runs them: a failing one waits for its retries
-            // without holding up the next. Held in a set, so that stopping the stack (which
-            // aborts this task and drops the set) stops the ones still waiting too.
-            let mut deliveries = tokio::task::JoinSet::new();
-            while let Some(created) = events.recv().await {
-                while deliveries.try_join_next().is_some() {}
-                let (ownership, failures) = (ownership.clone(), failures.clone());
-                deliveries.spawn(async move {
-                    let event = created.to_event(REGION);
-                    if let Ok(report) = deliver(&ownership, event, delays, &failures).await {
-                        for record in report.records {
-                            tracing::info!(key = %record.key, outcome = ?record.outcome, "ObjectCreated delivered");
-                        }
-                    }
-                });
-            }
-        }));
-
-        let outputs = json!({
-            "ApiUrl": api_url,
-            "CdnUrl": cdn_url,
-            "CdnDistributionDomainName": cdn_url.trim_start_matches("http://"),
-            "BucketName": BUCKET,
-            "TableName": TABLE,
-            "SecretArn": backend.secret_arn,
-            "KeyPairId": KEY_PAIR_ID,
-            "S3Endpoint": backend.s3.endpoint,
-            "PublicKeyPem": backend.public_key_path,
-            "Region": REGION,
-            "JwtIssuer": JWT_ISSUER,
-            "JwtAudience": JWT_AUDIENCE,
-            "MotoEndpoint": backend.moto.endpoint,
-        });
         let outputs_path = options.data_dir.join("stack-outputs.json");
-        let text = serde_json::to_string_pretty(&outputs).map_err(|e| e.to_string())?;
-        std::fs::write(&outputs_path, text + "\n")
-            .map_err(|e| format!("cannot write {}: {e}", outputs_path.display()))?;
+        let outputs = write_outputs(&outputs_path, &api_url, &cdn_url, &backend)?;
 
         Ok(Self {
             api_url,

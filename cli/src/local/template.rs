@@ -110,6 +110,195 @@ fn cors(rule: &Value, methods: &str, headers: &str, expose: &str, max_age: &str)
     }
 }
 
+/// The parts of `template.yaml` the local stack reads.
+struct Doc<'a> {
+    resources: &'a serde_norway::Mapping,
+    parameters: &'a Value,
+}
+
+/// What the distribution adds: its security headers, its viewer-response function, and the
+/// paths it sends to the API.
+struct Distribution {
+    headers: Vec<(String, String)>,
+    viewer_response: String,
+    api_paths: Vec<String>,
+}
+
+impl<'a> Doc<'a> {
+    fn of_type(&self, kind: &'static str) -> impl Iterator<Item = (String, &'a Value)> + 'a {
+        self.resources
+            .iter()
+            .filter(move |(_, r)| r["Type"].as_str() == Some(kind))
+            .filter_map(|(id, r)| Some((id.as_str()?.to_owned(), r)))
+    }
+
+    /// The template's one resource of `kind`.
+    fn one(&self, kind: &'static str) -> Result<&'a Value, String> {
+        self.of_type(kind)
+            .next()
+            .map(|(_, resource)| resource)
+            .ok_or_else(|| format!("template.yaml has no {kind}"))
+    }
+
+    /// The functions' HTTP API routes (sorted) and environments.
+    fn functions(&self) -> Result<(Vec<RouteSpec>, BTreeMap<String, FunctionSpec>), String> {
+        let mut routes = Vec::new();
+        let mut functions = BTreeMap::new();
+        for (id, function) in self.of_type("AWS::Serverless::Function") {
+            let properties = &function["Properties"];
+            for (name, event) in properties["Events"].as_mapping().into_iter().flatten() {
+                if event["Type"].as_str() != Some("HttpApi") {
+                    continue;
+                }
+                routes.push(RouteSpec {
+                    method: text(&event["Properties"]["Method"])
+                        .ok_or_else(|| format!("{id}: an HttpApi event without Method"))?
+                        .to_ascii_uppercase(),
+                    path: text(&event["Properties"]["Path"])
+                        .ok_or_else(|| format!("{id}: an HttpApi event without Path"))?,
+                    function: id.clone(),
+                    event: name.as_str().unwrap_or_default().to_owned(),
+                });
+            }
+            let mut environment = BTreeMap::new();
+            let variables = properties["Environment"]["Variables"].as_mapping();
+            for (name, value) in variables.into_iter().flatten() {
+                let name = name.as_str().unwrap_or_default().to_owned();
+                let value = self.env_value(value).ok_or_else(|| {
+                    format!("{id}: variable {name} is neither a value nor a reference")
+                })?;
+                environment.insert(name, value);
+            }
+            let code_uri = text(&properties["CodeUri"]).unwrap_or_default();
+            functions.insert(
+                id.clone(),
+                FunctionSpec {
+                    code_uri,
+                    environment,
+                },
+            );
+        }
+        routes.sort();
+        Ok((routes, functions))
+    }
+
+    /// What a variable is set to: a literal, a parameter (with its default and bounds), or
+    /// something only a deployment knows.
+    fn env_value(&self, value: &Value) -> Option<EnvValue> {
+        Some(match value {
+            Value::Tagged(tagged) if tagged.tag == "Ref" => {
+                let target = text(&tagged.value).unwrap_or_default();
+                let parameter = &self.parameters[target.as_str()];
+                match text(&parameter["Default"]) {
+                    Some(default) => EnvValue::Parameter {
+                        min: text(&parameter["MinValue"]),
+                        max: text(&parameter["MaxValue"]),
+                        name: target,
+                        default,
+                    },
+                    None => EnvValue::Resource(target),
+                }
+            }
+            Value::Tagged(tagged) => EnvValue::Resource(format!("{}", tagged.tag)),
+            other => EnvValue::Literal(text(other)?),
+        })
+    }
+
+    /// The logical id a `!Ref` or `!GetAtt` names.
+    fn resource(&self, value: &Value, what: &str) -> Result<&'a Value, String> {
+        let Value::Tagged(tagged) = value else {
+            return Err(format!("the distribution's {what} is not a reference"));
+        };
+        let target = text(&tagged.value).unwrap_or_default();
+        let id = target.split('.').next().unwrap_or_default();
+        self.resources
+            .get(id)
+            .ok_or_else(|| format!("no resource {id}"))
+    }
+
+    fn distribution(&self) -> Result<Distribution, String> {
+        let config =
+            &self.one("AWS::CloudFront::Distribution")?["Properties"]["DistributionConfig"];
+        let behavior = &config["DefaultCacheBehavior"];
+        // Under `!If [HasApiDomain, [...], AWS::NoValue]`: the local stack is a deploy with
+        // the custom domains the gallery cookies need, so it takes the first branch.
+        let behaviours = match &config["CacheBehaviors"] {
+            Value::Tagged(tagged) if tagged.tag == "If" => tagged.value[1].clone(),
+            other => other.clone(),
+        };
+        let api_paths = behaviours
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter(|b| b["TargetOriginId"].as_str() == Some("api"))
+            .filter_map(|b| text(&b["PathPattern"]))
+            .collect();
+        let policy = self.resource(
+            &behavior["ResponseHeadersPolicyId"],
+            "ResponseHeadersPolicyId",
+        )?;
+        let viewer_response = behavior["FunctionAssociations"]
+            .as_sequence()
+            .and_then(|all| {
+                all.iter()
+                    .find(|f| f["EventType"].as_str() == Some("viewer-response"))
+            })
+            .ok_or("the distribution has no viewer-response function")?;
+        let function =
+            self.resource(&viewer_response["FunctionARN"], "viewer-response function")?;
+        Ok(Distribution {
+            headers: security_headers(
+                &policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"],
+            ),
+            viewer_response: text(&function["Properties"]["FunctionCode"])
+                .ok_or("no FunctionCode in the viewer-response function")?,
+            api_paths,
+        })
+    }
+}
+
+/// The headers a response-headers policy's `SecurityHeadersConfig` adds.
+fn security_headers(security: &Value) -> Vec<(String, String)> {
+    let mut headers = Vec::new();
+    if security["ContentTypeOptions"].is_mapping() {
+        headers.push(("x-content-type-options".to_owned(), "nosniff".to_owned()));
+    }
+    if let Some(csp) = text(&security["ContentSecurityPolicy"]["ContentSecurityPolicy"]) {
+        headers.push(("content-security-policy".to_owned(), csp));
+    }
+    let hsts = &security["StrictTransportSecurity"];
+    if let Some(age) = text(&hsts["AccessControlMaxAgeSec"]) {
+        let mut value = format!("max-age={age}");
+        if hsts["IncludeSubdomains"].as_bool() == Some(true) {
+            value.push_str("; includeSubDomains");
+        }
+        if hsts["Preload"].as_bool() == Some(true) {
+            value.push_str("; preload");
+        }
+        headers.push(("strict-transport-security".to_owned(), value));
+    }
+    if let Some(referrer) = text(&security["ReferrerPolicy"]["ReferrerPolicy"]) {
+        headers.push(("referrer-policy".to_owned(), referrer));
+    }
+    headers
+}
+
+fn table_spec(table: &Value) -> Result<TableSpec, String> {
+    let key = |kind: &str| {
+        table["Properties"]["KeySchema"]
+            .as_sequence()
+            .and_then(|keys| keys.iter().find(|k| k["KeyType"].as_str() == Some(kind)))
+            .and_then(|k| text(&k["AttributeName"]))
+            .ok_or_else(|| format!("the table has no {kind} key"))
+    };
+    Ok(TableSpec {
+        partition_key: key("HASH")?,
+        sort_key: key("RANGE")?,
+        ttl_attribute: text(&table["Properties"]["TimeToLiveSpecification"]["AttributeName"])
+            .ok_or("the table has no TTL attribute")?,
+    })
+}
+
 impl Template {
     /// The compiled-in template.
     pub fn load() -> Result<Self, String> {
@@ -118,77 +307,14 @@ impl Template {
 
     pub fn parse(yaml: &str) -> Result<Self, String> {
         let doc: Value = serde_norway::from_str(yaml).map_err(|e| format!("template.yaml: {e}"))?;
-        let resources = doc["Resources"]
-            .as_mapping()
-            .ok_or("template.yaml has no Resources")?;
-        let parameters = &doc["Parameters"];
-        let of_type = |kind: &'static str| {
-            resources
-                .iter()
-                .filter(move |(_, r)| r["Type"].as_str() == Some(kind))
-                .filter_map(|(id, r)| Some((id.as_str()?.to_owned(), r)))
+        let doc = Doc {
+            resources: doc["Resources"]
+                .as_mapping()
+                .ok_or("template.yaml has no Resources")?,
+            parameters: &doc["Parameters"],
         };
-
-        let mut routes = Vec::new();
-        let mut functions = BTreeMap::new();
-        for (id, function) in of_type("AWS::Serverless::Function") {
-            let properties = &function["Properties"];
-            if let Some(events) = properties["Events"].as_mapping() {
-                for (name, event) in events {
-                    if event["Type"].as_str() != Some("HttpApi") {
-                        continue;
-                    }
-                    routes.push(RouteSpec {
-                        method: text(&event["Properties"]["Method"])
-                            .ok_or_else(|| format!("{id}: an HttpApi event without Method"))?
-                            .to_ascii_uppercase(),
-                        path: text(&event["Properties"]["Path"])
-                            .ok_or_else(|| format!("{id}: an HttpApi event without Path"))?,
-                        function: id.clone(),
-                        event: name.as_str().unwrap_or_default().to_owned(),
-                    });
-                }
-            }
-            let mut environment = BTreeMap::new();
-            if let Some(variables) = properties["Environment"]["Variables"].as_mapping() {
-                for (name, value) in variables {
-                    let name = name.as_str().unwrap_or_default().to_owned();
-                    let value = match value {
-                        Value::Tagged(tagged) if tagged.tag == "Ref" => {
-                            let target = text(&tagged.value).unwrap_or_default();
-                            let parameter = &parameters[target.as_str()];
-                            match text(&parameter["Default"]) {
-                                Some(default) => EnvValue::Parameter {
-                                    min: text(&parameter["MinValue"]),
-                                    max: text(&parameter["MaxValue"]),
-                                    name: target,
-                                    default,
-                                },
-                                None => EnvValue::Resource(target),
-                            }
-                        }
-                        Value::Tagged(tagged) => EnvValue::Resource(format!("{}", tagged.tag)),
-                        other => EnvValue::Literal(text(other).ok_or_else(|| {
-                            format!("{id}: variable {name} is neither a value nor a reference")
-                        })?),
-                    };
-                    environment.insert(name, value);
-                }
-            }
-            functions.insert(
-                id.clone(),
-                FunctionSpec {
-                    code_uri: text(&properties["CodeUri"]).unwrap_or_default(),
-                    environment,
-                },
-            );
-        }
-        routes.sort();
-
-        let api = of_type("AWS::Serverless::HttpApi")
-            .next()
-            .ok_or("template.yaml has no AWS::Serverless::HttpApi")?
-            .1;
+        let (routes, functions) = doc.functions()?;
+        let api = doc.one("AWS::Serverless::HttpApi")?;
         let api_cors = cors(
             &api["Properties"]["CorsConfiguration"],
             "AllowMethods",
@@ -196,10 +322,7 @@ impl Template {
             "ExposeHeaders",
             "MaxAge",
         );
-        let bucket = of_type("AWS::S3::Bucket")
-            .next()
-            .ok_or("template.yaml has no AWS::S3::Bucket")?
-            .1;
+        let bucket = doc.one("AWS::S3::Bucket")?;
         let bucket_cors = cors(
             &bucket["Properties"]["CorsConfiguration"]["CorsRules"][0],
             "AllowedMethods",
@@ -207,24 +330,8 @@ impl Template {
             "ExposedHeaders",
             "MaxAge",
         );
-        let table = of_type("AWS::DynamoDB::Table")
-            .next()
-            .ok_or("template.yaml has no AWS::DynamoDB::Table")?
-            .1;
-        let key = |kind: &str| {
-            table["Properties"]["KeySchema"]
-                .as_sequence()
-                .and_then(|keys| keys.iter().find(|k| k["KeyType"].as_str() == Some(kind)))
-                .and_then(|k| text(&k["AttributeName"]))
-                .ok_or_else(|| format!("the table has no {kind} key"))
-        };
-        let table = TableSpec {
-            partition_key: key("HASH")?,
-            sort_key: key("RANGE")?,
-            ttl_attribute: text(&table["Properties"]["TimeToLiveSpecification"]["AttributeName"])
-                .ok_or("the table has no TTL attribute")?,
-        };
-        let role_policies = of_type("AWS::IAM::Role")
+        let role_policies = doc
+            .of_type("AWS::IAM::Role")
             .map(|(id, role)| {
                 let documents = role["Properties"]["Policies"]
                     .as_sequence()
@@ -233,85 +340,17 @@ impl Template {
                 (id, documents)
             })
             .collect();
-        let distribution = of_type("AWS::CloudFront::Distribution")
-            .next()
-            .ok_or("template.yaml has no AWS::CloudFront::Distribution")?
-            .1;
-        let config = &distribution["Properties"]["DistributionConfig"];
-        let behavior = &config["DefaultCacheBehavior"];
-        // Under `!If [HasApiDomain, [...], AWS::NoValue]`: the local stack is a deploy with
-        // the custom domains the gallery cookies need, so it takes the first branch.
-        let behaviours = match &config["CacheBehaviors"] {
-            Value::Tagged(tagged) if tagged.tag == "If" => tagged.value[1].clone(),
-            other => other.clone(),
-        };
-        let cdn_api_paths = behaviours
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .filter(|b| b["TargetOriginId"].as_str() == Some("api"))
-            .filter_map(|b| text(&b["PathPattern"]))
-            .collect();
-        let referenced = |value: &Value, what: &str| -> Result<String, String> {
-            match value {
-                Value::Tagged(tagged) => {
-                    let target = text(&tagged.value).unwrap_or_default();
-                    Ok(target.split('.').next().unwrap_or_default().to_owned())
-                }
-                _ => Err(format!("the distribution's {what} is not a reference")),
-            }
-        };
-        let policy_id = referenced(
-            &behavior["ResponseHeadersPolicyId"],
-            "ResponseHeadersPolicyId",
-        )?;
-        let security = &resources
-            .get(policy_id.as_str())
-            .ok_or_else(|| format!("no resource {policy_id}"))?["Properties"]["ResponseHeadersPolicyConfig"]
-            ["SecurityHeadersConfig"];
-        let mut cdn_headers = Vec::new();
-        if security["ContentTypeOptions"].is_mapping() {
-            cdn_headers.push(("x-content-type-options".to_owned(), "nosniff".to_owned()));
-        }
-        if let Some(csp) = text(&security["ContentSecurityPolicy"]["ContentSecurityPolicy"]) {
-            cdn_headers.push(("content-security-policy".to_owned(), csp));
-        }
-        if let Some(age) = text(&security["StrictTransportSecurity"]["AccessControlMaxAgeSec"]) {
-            let hsts = &security["StrictTransportSecurity"];
-            let mut value = format!("max-age={age}");
-            if hsts["IncludeSubdomains"].as_bool() == Some(true) {
-                value.push_str("; includeSubDomains");
-            }
-            if hsts["Preload"].as_bool() == Some(true) {
-                value.push_str("; preload");
-            }
-            cdn_headers.push(("strict-transport-security".to_owned(), value));
-        }
-        if let Some(referrer) = text(&security["ReferrerPolicy"]["ReferrerPolicy"]) {
-            cdn_headers.push(("referrer-policy".to_owned(), referrer));
-        }
-        let viewer_response = behavior["FunctionAssociations"]
-            .as_sequence()
-            .and_then(|all| {
-                all.iter()
-                    .find(|f| f["EventType"].as_str() == Some("viewer-response"))
-            })
-            .ok_or("the distribution has no viewer-response function")?;
-        let function_id = referenced(&viewer_response["FunctionARN"], "viewer-response function")?;
-        let cdn_viewer_response = resources
-            .get(function_id.as_str())
-            .and_then(|f| text(&f["Properties"]["FunctionCode"]))
-            .ok_or_else(|| format!("no FunctionCode in {function_id}"))?;
+        let cdn = doc.distribution()?;
         Ok(Self {
             routes,
             api_cors,
             bucket_cors,
-            table,
+            table: table_spec(doc.one("AWS::DynamoDB::Table")?)?,
             functions,
             role_policies,
-            cdn_headers,
-            cdn_viewer_response,
-            cdn_api_paths,
+            cdn_headers: cdn.headers,
+            cdn_viewer_response: cdn.viewer_response,
+            cdn_api_paths: cdn.api_paths,
         })
     }
 
