@@ -156,16 +156,7 @@ impl LocalCdn {
             .map(|p| p.as_str())
             .unwrap_or("/")
             .to_owned();
-        {
-            let mut seen = self
-                .seen
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if seen.len() == SEEN {
-                seen.pop_front();
-            }
-            seen.push_back(path_and_query.clone());
-        }
+        self.remember(&path_and_query);
         if let Some((paths, api)) = &self.api {
             let path = path_and_query.split('?').next().unwrap_or("");
             if paths
@@ -178,12 +169,7 @@ impl LocalCdn {
         if request.method() != Method::GET && request.method() != Method::HEAD {
             return access_denied("This distribution only allows GET and HEAD.");
         }
-        let cookie_headers: Vec<String> = request
-            .headers()
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_owned))
-            .collect();
+        let cookie_headers = cookie_lines(request.headers());
         let cookies: Vec<(&str, &str)> = cookie_headers
             .iter()
             .flat_map(|line| line.split(';'))
@@ -202,11 +188,35 @@ impl LocalCdn {
             .get(header::RANGE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        self.fetch_from_origin(&key, range, request.method() == Method::HEAD)
+            .await
+    }
+
+    /// Keep a request's target among the latest seen.
+    fn remember(&self, path_and_query: &str) {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if seen.len() == SEEN {
+            seen.pop_front();
+        }
+        seen.push_back(path_and_query.to_owned());
+    }
+
+    /// The object at `key` from the bucket (a `range` of it, or only its headers for a
+    /// HEAD), with the distribution's headers added.
+    async fn fetch_from_origin(
+        &self,
+        key: &str,
+        range: Option<String>,
+        head: bool,
+    ) -> HttpResponse {
         let object = match self
             .s3
             .get_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .set_range(range)
             .send()
             .await
@@ -236,7 +246,7 @@ impl LocalCdn {
         push(header::ETAG, object.e_tag.clone());
         push(header::CONTENT_RANGE, object.content_range.clone());
         push(header::ACCEPT_RANGES, Some("bytes".into()));
-        let body = if request.method() == Method::HEAD {
+        let body = if head {
             push(
                 header::CONTENT_LENGTH,
                 object.content_length.map(|n| n.to_string()),
@@ -257,4 +267,13 @@ impl LocalCdn {
         }
         response
     }
+}
+
+/// Every `Cookie` header line of a request.
+fn cookie_lines(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_owned))
+        .collect()
 }

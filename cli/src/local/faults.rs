@@ -296,37 +296,46 @@ fn s3_operation(method: &str, uri: &str) -> String {
     .to_owned()
 }
 
+/// A status, a content type and a body.
+type Canned = (u16, &'static str, String);
+
+/// An error as the JSON protocols (DynamoDB, Secrets Manager) send it.
+fn json(status: u16, kind: &str, message: &str) -> Canned {
+    (
+        status,
+        "application/x-amz-json-1.0",
+        serde_json::json!({"__type": kind, "message": message}).to_string(),
+    )
+}
+
+/// An error as STS (the query protocol) sends it.
+fn sts(status: u16, code: &str, message: &str) -> Canned {
+    (
+        status,
+        "text/xml",
+        format!(
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>\
+             <Type>{}</Type><Code>{code}</Code><Message>{message}</Message></Error>\
+             <RequestId>local-fault</RequestId></ErrorResponse>",
+            if status < 500 { "Sender" } else { "Receiver" }
+        ),
+    )
+}
+
+/// An error as S3 sends it.
+fn s3(status: u16, code: &str, message: &str) -> Canned {
+    (
+        status,
+        "application/xml",
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
+             <Message>{message}</Message><RequestId>local-fault</RequestId></Error>"
+        ),
+    )
+}
+
 /// The answer `service` gives to `operation` for `kind`, as AWS sends it.
 fn canned(service: &str, operation: &str, kind: &Kind) -> HttpResponse {
-    let json = |status: u16, kind: &str, message: &str| {
-        (
-            status,
-            "application/x-amz-json-1.0",
-            serde_json::json!({"__type": kind, "message": message}).to_string(),
-        )
-    };
-    let sts = |status: u16, code: &str, message: &str| {
-        (
-            status,
-            "text/xml",
-            format!(
-                "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error>\
-                 <Type>{}</Type><Code>{code}</Code><Message>{message}</Message></Error>\
-                 <RequestId>local-fault</RequestId></ErrorResponse>",
-                if status < 500 { "Sender" } else { "Receiver" }
-            ),
-        )
-    };
-    let s3 = |status: u16, code: &str, message: &str| {
-        (
-            status,
-            "application/xml",
-            format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>\
-                 <Message>{message}</Message><RequestId>local-fault</RequestId></Error>"
-            ),
-        )
-    };
     let dynamodb = "com.amazonaws.dynamodb.v20120810#";
     let (status, content_type, body) = match (service, kind) {
         ("dynamodb", Kind::Throttle) => json(

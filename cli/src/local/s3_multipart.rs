@@ -148,6 +148,37 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A listed part against the part held: its CRC64NVME when listed, and its size unless it
+/// is the last.
+fn check_listed_part(listed: &CompletedPart, held: &PartInfo, last: bool) -> S3Result<()> {
+    if let Some(crc) = &listed.checksum_crc64nvme
+        && held.crc64nvme.as_deref() != Some(crc.as_str())
+    {
+        return Err(s3_error!(
+            InvalidPart,
+            "the part's CRC64NVME does not match the one it was uploaded with"
+        ));
+    }
+    if !last && held.size < MIN_PART_BYTES {
+        return Err(s3_error!(
+            EntityTooSmall,
+            "Your proposed upload is smaller than the minimum allowed object size."
+        ));
+    }
+    Ok(())
+}
+
+/// The whole object's CRC64NVME, from its parts' files in order.
+fn whole_crc64nvme(files: &[PathBuf]) -> S3Result<String> {
+    let mut crc = Crc64Nvme::new();
+    for file in files {
+        let bytes =
+            std::fs::read(file).map_err(|e| s3_error!(InternalError, "cannot read a part: {e}"))?;
+        crc.update(&bytes);
+    }
+    Ok(STANDARD.encode(crc.finalize()))
+}
+
 /// Check a completion as S3 does, before anything is touched.
 pub fn plan_completion(
     root: &Path,
@@ -187,21 +218,7 @@ pub fn plan_completion(
                 "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."
             ));
         };
-        if let Some(crc) = &listed_part.checksum_crc64nvme
-            && held.crc64nvme.as_deref() != Some(crc.as_str())
-        {
-            return Err(s3_error!(
-                InvalidPart,
-                "the part's CRC64NVME does not match the one it was uploaded with"
-            ));
-        }
-        let last = i + 1 == listed.len();
-        if !last && held.size < MIN_PART_BYTES {
-            return Err(s3_error!(
-                EntityTooSmall,
-                "Your proposed upload is smaller than the minimum allowed object size."
-            ));
-        }
+        check_listed_part(listed_part, held, i + 1 == listed.len())?;
         md5s.extend(
             (0..held.etag.len())
                 .step_by(2)
@@ -218,13 +235,7 @@ pub fn plan_completion(
         ));
     }
     let crc64nvme = if upload.full_object_crc64 || declared_crc64nvme.is_some() {
-        let mut crc = Crc64Nvme::new();
-        for file in &files {
-            let bytes = std::fs::read(file)
-                .map_err(|e| s3_error!(InternalError, "cannot read a part: {e}"))?;
-            crc.update(&bytes);
-        }
-        Some(STANDARD.encode(crc.finalize()))
+        Some(whole_crc64nvme(&files)?)
     } else {
         None
     };

@@ -312,59 +312,17 @@ impl S3Route for AssumeRole {
         let form: HashMap<String, String> = url::form_urlencoded::parse(&body)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
-        if field("Action") != "AssumeRole" {
-            return Ok(sts_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidAction",
-                "the local STS only answers AssumeRole",
-            ));
-        }
-        let duration: i32 = field("DurationSeconds").parse().unwrap_or(3600);
-        if !(900..=3600).contains(&duration) {
-            return Ok(sts_error(
-                StatusCode::BAD_REQUEST,
-                "ValidationError",
-                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
-            ));
-        }
-        let name = field("RoleSessionName");
-        let name_ok = (2..=64).contains(&name.len())
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
-        if !name_ok {
-            return Ok(sts_error(
-                StatusCode::BAD_REQUEST,
-                "ValidationError",
-                "RoleSessionName must be 2 to 64 of [\\w+=,.@-]",
-            ));
-        }
-        let policy_text = field("Policy");
-        if policy_text.chars().count() > 2048 {
-            return Ok(sts_error(
-                StatusCode::BAD_REQUEST,
-                "PackedPolicyTooLarge",
-                "The policy is larger than 2048 characters",
-            ));
-        }
-        let session_policy: Value = match policy_text {
-            "" => Value::Null,
-            text => match serde_json::from_str(text) {
-                Ok(policy) => policy,
-                Err(_) => {
-                    return Ok(sts_error(
-                        StatusCode::BAD_REQUEST,
-                        "MalformedPolicyDocument",
-                        "The session policy is not JSON",
-                    ));
-                }
-            },
+        let asked = match AssumeRoleAsked::parse(&form) {
+            Ok(asked) => asked,
+            Err((code, message)) => {
+                return Ok(sts_error(StatusCode::BAD_REQUEST, code, message));
+            }
         };
+        let (name, duration, policy_text) = (asked.name, asked.duration, asked.policy_text);
         let mut request = self
             .moto
             .assume_role()
-            .role_arn(field("RoleArn"))
+            .role_arn(asked.role_arn)
             .role_session_name(name)
             .duration_seconds(duration);
         if !policy_text.is_empty() {
@@ -382,8 +340,8 @@ impl S3Route for AssumeRole {
             .ok_or_else(|| s3_error!(InternalError, "moto issued no credentials"))?;
         let expires = Utc::now() + chrono::Duration::seconds(i64::from(duration));
         let mut policies = vec![self.role_policy.clone()];
-        if !session_policy.is_null() {
-            policies.push(session_policy);
+        if !asked.session_policy.is_null() {
+            policies.push(asked.session_policy);
         }
         self.sessions.insert(
             &credentials.access_key_id,
@@ -402,7 +360,8 @@ impl S3Route for AssumeRole {
             xml_escape(&credentials.session_token),
             expires.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             xml_escape(
-                &field("RoleArn")
+                &asked
+                    .role_arn
                     .replace(":role/", ":assumed-role/")
                     .replace("arn:aws:iam:", "arn:aws:sts:")
             ),
@@ -413,5 +372,61 @@ impl S3Route for AssumeRole {
             response.headers.insert(http::header::CONTENT_TYPE, value);
         }
         Ok(response)
+    }
+}
+
+/// What an `AssumeRole` call asks for, held to the limits STS enforces.
+struct AssumeRoleAsked<'a> {
+    role_arn: &'a str,
+    name: &'a str,
+    duration: i32,
+    policy_text: &'a str,
+    session_policy: Value,
+}
+
+impl<'a> AssumeRoleAsked<'a> {
+    /// The call's form, or STS's error code and message.
+    fn parse(form: &'a HashMap<String, String>) -> Result<Self, (&'static str, &'static str)> {
+        let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+        if field("Action") != "AssumeRole" {
+            return Err(("InvalidAction", "the local STS only answers AssumeRole"));
+        }
+        let duration: i32 = field("DurationSeconds").parse().unwrap_or(3600);
+        if !(900..=3600).contains(&duration) {
+            return Err((
+                "ValidationError",
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+            ));
+        }
+        let name = field("RoleSessionName");
+        let name_ok = (2..=64).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
+        if !name_ok {
+            return Err((
+                "ValidationError",
+                "RoleSessionName must be 2 to 64 of [\\w+=,.@-]",
+            ));
+        }
+        let policy_text = field("Policy");
+        if policy_text.chars().count() > 2048 {
+            return Err((
+                "PackedPolicyTooLarge",
+                "The policy is larger than 2048 characters",
+            ));
+        }
+        let session_policy = match policy_text {
+            "" => Value::Null,
+            text => serde_json::from_str(text)
+                .map_err(|_| ("MalformedPolicyDocument", "The session policy is not JSON"))?,
+        };
+        Ok(Self {
+            role_arn: field("RoleArn"),
+            name,
+            duration,
+            policy_text,
+            session_policy,
+        })
     }
 }
