@@ -6,7 +6,9 @@
 //! | `authorizer.rs` | the HTTP API's JWT authorizer |
 //! | `dev_pages.rs` | the page, the OpenAPI document and the `/local/*` helpers beside the API |
 //! | `idp.rs` | the identity provider (Cognito): dev users' tokens |
-//! | `s3.rs` | the bucket: SigV4-checking S3, its CORS rule, ObjectCreated events |
+//! | `s3.rs` | the bucket: SigV4-checking S3 on loopback, its CORS rule |
+//! | `s3_bucket.rs` | the bucket's state over s3s-fs: literal keys, archive classes, ObjectCreated events |
+//! | `s3_api.rs` | the S3 operations, as S3 answers them |
 //! | `s3_multipart.rs` | the bucket's multipart uploads, where s3s-fs does less than S3 |
 //! | `sts.rs` | STS AssumeRole, and its credentials held to their policies in the bucket |
 //! | `iam.rs` | the IAM policy evaluation that the bucket applies to those credentials |
@@ -30,6 +32,8 @@ pub mod iam;
 pub mod idp;
 pub mod moto;
 pub mod s3;
+mod s3_api;
+mod s3_bucket;
 pub mod s3_multipart;
 pub mod server;
 pub mod stack;
