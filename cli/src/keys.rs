@@ -1,6 +1,7 @@
 //! Key pairs for local use and for operators: CloudFront signing keys (RSA-2048 or ECDSA
 //! P-256) and the local JWT issuer's RSA key. PEM in, PEM out.
 
+use anyhow::anyhow;
 use std::path::Path;
 
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
@@ -19,22 +20,23 @@ pub struct PemPair {
     pub public_pem: String,
 }
 
-fn pem(label: &str, der: &[u8]) -> Result<String, String> {
-    pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der).map_err(|e| e.to_string())
+fn pem(label: &str, der: &[u8]) -> anyhow::Result<String> {
+    pem_rfc7468::encode_string(label, pem_rfc7468::LineEnding::LF, der).map_err(|e| anyhow!("{e}"))
 }
 
 /// Make a CloudFront-compatible key pair: RSA-2048 or ECDSA P-256.
-pub fn generate(kind: KeyKind) -> Result<PemPair, String> {
+pub fn generate(kind: KeyKind) -> anyhow::Result<PemPair> {
     match kind {
         KeyKind::Rsa => {
-            let pair =
-                RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| "RSA key generation failed")?;
-            let private: Pkcs8V1Der<'static> =
-                pair.as_der().map_err(|_| "RSA key encoding failed")?;
+            let pair = RsaKeyPair::generate(KeySize::Rsa2048)
+                .map_err(|_| anyhow!("RSA key generation failed"))?;
+            let private: Pkcs8V1Der<'static> = pair
+                .as_der()
+                .map_err(|_| anyhow!("RSA key encoding failed"))?;
             let public: PublicKeyX509Der<'static> = pair
                 .public_key()
                 .as_der()
-                .map_err(|_| "RSA public key encoding failed")?;
+                .map_err(|_| anyhow!("RSA public key encoding failed"))?;
             Ok(PemPair {
                 private_pem: pem("PRIVATE KEY", private.as_ref())?,
                 public_pem: pem("PUBLIC KEY", public.as_ref())?,
@@ -42,12 +44,14 @@ pub fn generate(kind: KeyKind) -> Result<PemPair, String> {
         }
         KeyKind::Ecdsa => {
             let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING)
-                .map_err(|_| "EC key generation failed")?;
-            let private = pair.to_pkcs8v1().map_err(|_| "EC key encoding failed")?;
+                .map_err(|_| anyhow!("EC key generation failed"))?;
+            let private = pair
+                .to_pkcs8v1()
+                .map_err(|_| anyhow!("EC key encoding failed"))?;
             let public: PublicKeyX509Der<'static> = pair
                 .public_key()
                 .as_der()
-                .map_err(|_| "EC public key encoding failed")?;
+                .map_err(|_| anyhow!("EC public key encoding failed"))?;
             Ok(PemPair {
                 private_pem: pem("PRIVATE KEY", private.as_ref())?,
                 public_pem: pem("PUBLIC KEY", public.as_ref())?,
@@ -59,7 +63,7 @@ pub fn generate(kind: KeyKind) -> Result<PemPair, String> {
 /// Load the key pair stored under `dir` as `{name}.pem` / `{name}.pub.pem`, making and
 /// saving a new RSA pair the first time. Keys survive restarts, so tokens and URLs issued
 /// by one run of the local stack stay valid in the next.
-pub fn load_or_create(dir: &Path, name: &str) -> Result<PemPair, String> {
+pub fn load_or_create(dir: &Path, name: &str) -> anyhow::Result<PemPair> {
     let private_path = dir.join(format!("{name}.pem"));
     let public_path = dir.join(format!("{name}.pub.pem"));
     if let (Ok(private_pem), Ok(public_pem)) = (
@@ -71,16 +75,16 @@ pub fn load_or_create(dir: &Path, name: &str) -> Result<PemPair, String> {
             public_pem,
         });
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| anyhow!("cannot create {}: {e}", dir.display()))?;
     let pair = generate(KeyKind::Rsa)?;
     write_private(&private_path, &pair.private_pem)?;
     std::fs::write(&public_path, &pair.public_pem)
-        .map_err(|e| format!("cannot write {}: {e}", public_path.display()))?;
+        .map_err(|e| anyhow!("cannot write {}: {e}", public_path.display()))?;
     Ok(pair)
 }
 
 /// Write a private key readable by its owner only.
-fn write_private(path: &Path, pem: &str) -> Result<(), String> {
+fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut file = std::fs::OpenOptions::new()
@@ -89,9 +93,9 @@ fn write_private(path: &Path, pem: &str) -> Result<(), String> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
     file.write_all(pem.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
 }
 
 #[cfg(test)]

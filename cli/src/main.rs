@@ -173,7 +173,7 @@ fn expires_at(text: &str) -> Result<i64, String> {
 }
 
 fn key_pair_id(text: &str) -> Result<String, String> {
-    commands::keygen::parse_key_pair_id(text)
+    commands::keygen::parse_key_pair_id(text).map_err(|e| e.to_string())
 }
 
 fn non_empty(text: &str) -> Result<String, String> {
@@ -259,8 +259,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("private-uploads: {message}");
+        Err(error) => {
+            // The whole chain: what failed, and each cause under it.
+            eprintln!("private-uploads: {error:#}");
             ExitCode::FAILURE
         }
     }

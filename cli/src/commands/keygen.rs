@@ -2,6 +2,7 @@
 //! signing-key secret's JSON, as the template and Secrets Manager want them. Each goes to a
 //! named file; nothing secret is printed.
 
+use anyhow::anyhow;
 use std::io::Write as _;
 use std::path::Path;
 
@@ -17,14 +18,14 @@ pub struct KeygenOut<'a> {
     pub secret: Option<(&'a Path, &'a str)>,
 }
 
-pub fn run(kind: KeyKind, out: &KeygenOut<'_>) -> Result<(), String> {
+pub fn run(kind: KeyKind, out: &KeygenOut<'_>) -> anyhow::Result<()> {
     // Refuse before making anything: never overwrite a key, never leave half the files.
     for path in [Some(out.public), out.private, out.secret.map(|(p, _)| p)]
         .into_iter()
         .flatten()
     {
         if path.exists() {
-            return Err(format!(
+            return Err(anyhow!(
                 "{} exists already: remove it or choose another name (a key is never overwritten)",
                 path.display()
             ));
@@ -55,15 +56,15 @@ pub fn run(kind: KeyKind, out: &KeygenOut<'_>) -> Result<(), String> {
 }
 
 /// `secret`: the secret JSON for the private key in `key_file`, to `out` or stdout.
-pub fn secret(key_pair_id: &str, key_file: &Path, out: Option<&Path>) -> Result<(), String> {
+pub fn secret(key_pair_id: &str, key_file: &Path, out: Option<&Path>) -> anyhow::Result<()> {
     let pem = std::fs::read_to_string(key_file)
-        .map_err(|e| format!("cannot read {}: {e}", key_file.display()))?;
+        .map_err(|e| anyhow!("cannot read {}: {e}", key_file.display()))?;
     let json =
-        secret_json(key_pair_id, &pem).map_err(|e| format!("{}: {e}", key_file.display()))?;
+        secret_json(key_pair_id, &pem).map_err(|e| anyhow!("{}: {e}", key_file.display()))?;
     match out {
         Some(path) => {
             if path.exists() {
-                return Err(format!(
+                return Err(anyhow!(
                     "{} exists already: remove it first",
                     path.display()
                 ));
@@ -78,29 +79,29 @@ pub fn secret(key_pair_id: &str, key_file: &Path, out: Option<&Path>) -> Result<
 
 /// The secret JSON `{"key_pair_id", "private_key_pem"}`, once the view function's own parser
 /// accepts the key.
-pub fn secret_json(key_pair_id: &str, private_pem: &str) -> Result<String, String> {
-    SigningKey::from_pem(key_pair_id, private_pem).map_err(|e| e.to_string())?;
+pub fn secret_json(key_pair_id: &str, private_pem: &str) -> anyhow::Result<String> {
+    SigningKey::from_pem(key_pair_id, private_pem).map_err(|e| anyhow!("{e}"))?;
     let secret = serde_json::json!({"key_pair_id": key_pair_id, "private_key_pem": private_pem});
-    serde_json::to_string_pretty(&secret).map_err(|e| e.to_string())
+    serde_json::to_string_pretty(&secret).map_err(|e| anyhow!("{e}"))
 }
 
 /// Create `path` (never replacing a file) with `mode`, holding `text`.
-fn write_new(path: &Path, text: &str, mode: u32) -> Result<(), String> {
+fn write_new(path: &Path, text: &str, mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+        .map_err(|e| anyhow!("cannot create {}: {e}", path.display()))?;
     file.write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
 }
 
 /// `--key-pair-id`: a CloudFront public key id, `K` and then capital letters and digits (the
 /// stack's `KeyPairId` output, e.g. `K2JCJMDEHXQW5F`). A placeholder is refused here rather
 /// than by the view function at its next refresh.
-pub fn parse_key_pair_id(text: &str) -> Result<String, String> {
+pub fn parse_key_pair_id(text: &str) -> anyhow::Result<String> {
     let well_formed = text.len() >= 6
         && text.len() <= 32
         && text.starts_with('K')
@@ -110,7 +111,7 @@ pub fn parse_key_pair_id(text: &str) -> Result<String, String> {
     if well_formed {
         Ok(text.to_owned())
     } else {
-        Err(format!(
+        Err(anyhow!(
             "{text:?} is not a CloudFront public key id: `K` and then capital letters and digits, \
              e.g. K2JCJMDEHXQW5F (the stack's KeyPairId or KeyPairId2 output)"
         ))
@@ -167,7 +168,7 @@ mod tests {
         .unwrap();
 
         let err = run(KeyKind::Rsa, &out).unwrap_err();
-        assert!(err.contains("exists already"), "{err}");
+        assert!(err.to_string().contains("exists already"), "{err}");
         assert_eq!(
             std::fs::read_to_string(&private).unwrap(),
             private_pem,
@@ -194,7 +195,7 @@ mod tests {
         assert!(parsed.is_ok(), "the view function's parser takes it");
         let err = secret("K2JCJMDEHXQW5F", &public, None).unwrap_err();
         assert!(
-            err.contains("pub.pem"),
+            err.to_string().contains("pub.pem"),
             "a public key is no signing key: {err}"
         );
     }
@@ -213,7 +214,7 @@ mod tests {
             "K2JC JMD",
         ] {
             let err = parse_key_pair_id(bad).unwrap_err();
-            assert!(err.contains("KeyPairId"), "{err}");
+            assert!(err.to_string().contains("KeyPairId"), "{err}");
         }
     }
 }

@@ -10,6 +10,7 @@
 //! The result is parsed as the view function parses it before it is printed: a step that
 //! would leave a secret the function cannot use is refused, and nothing is printed.
 
+use anyhow::anyhow;
 use std::io::Read as _;
 use std::path::Path;
 
@@ -25,20 +26,20 @@ pub enum Step<'a> {
     Remove(&'a str),
 }
 
-pub fn run(step: &Step<'_>) -> Result<(), String> {
+pub fn run(step: &Step<'_>) -> anyhow::Result<()> {
     let mut current = String::new();
     std::io::stdin()
         .read_to_string(&mut current)
-        .map_err(|e| format!("cannot read the secret on stdin: {e}"))?;
+        .map_err(|e| anyhow!("cannot read the secret on stdin: {e}"))?;
     let next = apply(&current, step)?;
     println!("{next}");
     Ok(())
 }
 
 /// The secret after `step`, as pretty JSON.
-pub fn apply(current: &str, step: &Step<'_>) -> Result<String, String> {
-    parse_secret(current).map_err(|e| format!("the current secret is unusable: {e}"))?;
-    let value: Value = serde_json::from_str(current).map_err(|e| e.to_string())?;
+pub fn apply(current: &str, step: &Step<'_>) -> anyhow::Result<String> {
+    parse_secret(current).map_err(|e| anyhow!("the current secret is unusable: {e}"))?;
+    let value: Value = serde_json::from_str(current).map_err(|e| anyhow!("{e}"))?;
     // Every secret in the set form.
     let (mut active, mut keys) = match value.get("keys") {
         Some(keys) => (
@@ -59,36 +60,36 @@ pub fn apply(current: &str, step: &Step<'_>) -> Result<String, String> {
             key_file,
         } => {
             if keys.iter().any(|k| id_of(k) == *key_pair_id) {
-                return Err(format!("the secret holds {key_pair_id} already"));
+                return Err(anyhow!("the secret holds {key_pair_id} already"));
             }
             let pem = std::fs::read_to_string(key_file)
-                .map_err(|e| format!("cannot read {}: {e}", key_file.display()))?;
+                .map_err(|e| anyhow!("cannot read {}: {e}", key_file.display()))?;
             SigningKey::from_pem(key_pair_id, &pem)
-                .map_err(|e| format!("{}: {e}", key_file.display()))?;
+                .map_err(|e| anyhow!("{}: {e}", key_file.display()))?;
             keys.push(json!({"key_pair_id": key_pair_id, "private_key_pem": pem}));
         }
         Step::Activate(id) => {
             if !keys.iter().any(|k| id_of(k) == *id) {
-                return Err(format!("the secret has no key {id}: add it first"));
+                return Err(anyhow!("the secret has no key {id}: add it first"));
             }
             active = (*id).to_owned();
         }
         Step::Remove(id) => {
             if active == *id {
-                return Err(format!(
+                return Err(anyhow!(
                     "{id} is the active key: activate another one first"
                 ));
             }
             let before = keys.len();
             keys.retain(|k| id_of(k) != *id);
             if keys.len() == before {
-                return Err(format!("the secret has no key {id}"));
+                return Err(anyhow!("the secret has no key {id}"));
             }
         }
     }
     let next = json!({"active": active, "keys": keys});
-    let text = serde_json::to_string_pretty(&next).map_err(|e| e.to_string())?;
-    parse_secret(&text).map_err(|e| format!("the result would be unusable: {e}"))?;
+    let text = serde_json::to_string_pretty(&next).map_err(|e| anyhow!("{e}"))?;
+    parse_secret(&text).map_err(|e| anyhow!("the result would be unusable: {e}"))?;
     Ok(text)
 }
 
@@ -125,7 +126,8 @@ mod tests {
         assert_eq!(parse_secret(&done).unwrap().key_pair_id(), "K2");
         assert!(!done.contains(&old.private_pem.lines().nth(1).unwrap().to_owned()));
 
-        let refused = |current: &str, step: Step<'_>| apply(current, &step).unwrap_err();
+        let refused =
+            |current: &str, step: Step<'_>| apply(current, &step).unwrap_err().to_string();
         assert!(refused(&active, Step::Remove("K2")).contains("active key"));
         assert!(refused(&added, Step::Activate("K3")).contains("no key K3"));
         assert!(refused(&added, Step::Remove("K3")).contains("no key K3"));

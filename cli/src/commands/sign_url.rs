@@ -1,6 +1,7 @@
 //! `private-uploads sign-url`: sign URLs with a CloudFront key, with the same code the view
 //! function uses.
 
+use anyhow::{Context as _, anyhow};
 use std::io::{BufRead, Write as _};
 use std::path::Path;
 
@@ -14,15 +15,15 @@ pub fn run(
     expires: i64,
     hash: &str,
     urls: &[String],
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let pem = std::fs::read_to_string(key_file)
-        .map_err(|e| format!("cannot read {}: {e}", key_file.display()))?;
-    let key = SigningKey::from_pem(key_pair_id, &pem).map_err(|e| e.to_string())?;
-    let hash = HashAlgorithm::parse(hash).ok_or("--hash must be sha1 or sha256")?;
+        .map_err(|e| anyhow!("cannot read {}: {e}", key_file.display()))?;
+    let key = SigningKey::from_pem(key_pair_id, &pem).map_err(|e| anyhow!("{e}"))?;
+    let hash = HashAlgorithm::parse(hash).context("--hash must be sha1 or sha256")?;
     let signed = sign_urls(&key, expires, hash, urls, std::io::stdin().lock())?;
     let mut out = std::io::stdout().lock();
     for url in signed {
-        writeln!(out, "{url}").map_err(|e| e.to_string())?;
+        writeln!(out, "{url}").map_err(|e| anyhow!("{e}"))?;
     }
     Ok(())
 }
@@ -69,11 +70,11 @@ pub fn sign_urls(
     hash: HashAlgorithm,
     urls: &[String],
     input: impl BufRead,
-) -> Result<Vec<String>, String> {
+) -> anyhow::Result<Vec<String>> {
     let lines: Vec<String> = if urls.is_empty() {
         input
             .lines()
-            .map(|l| l.map_err(|e| format!("cannot read standard input: {e}")))
+            .map(|l| l.map_err(|e| anyhow!("cannot read standard input: {e}")))
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .map(|l| l.trim().to_owned())
@@ -85,14 +86,14 @@ pub fn sign_urls(
     lines
         .iter()
         .map(|url| {
-            let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+            let parsed = url::Url::parse(url).map_err(|e| anyhow!("{url:?} is not a URL: {e}"))?;
             if !matches!(parsed.scheme(), "http" | "https") || parsed.fragment().is_some() {
-                return Err(format!("{url:?}: only http(s) URLs without a #fragment can be signed"));
+                return Err(anyhow!("{url:?}: only http(s) URLs without a #fragment can be signed"));
             }
             if url.contains(char::is_whitespace) || !url.is_ascii() {
-                return Err(format!("{url:?}: percent-encode spaces and non-ASCII characters first (sign exactly what viewers request)"));
+                return Err(anyhow!("{url:?}: percent-encode spaces and non-ASCII characters first (sign exactly what viewers request)"));
             }
-            key.sign_canned_url(url, expires, hash).map_err(|_| format!("{url:?}: signing failed"))
+            key.sign_canned_url(url, expires, hash).map_err(|_| anyhow!("{url:?}: signing failed"))
         })
         .collect()
 }

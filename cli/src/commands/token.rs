@@ -1,12 +1,15 @@
 //! `private-uploads token USER`: a JWT the local stack of a data directory accepts.
 
+use anyhow::anyhow;
 use std::path::Path;
 
 use crate::local::idp::LocalIdp;
 
-pub fn run(user: &str, ttl: i64, data_dir: &Path) -> Result<(), String> {
+pub fn run(user: &str, ttl: i64, data_dir: &Path) -> anyhow::Result<()> {
     if user.is_empty() || !(1..=86_400).contains(&ttl) {
-        return Err("USER must not be empty and --ttl must be 1 to 86400 seconds".into());
+        return Err(anyhow!(
+            "USER must not be empty and --ttl must be 1 to 86400 seconds"
+        ));
     }
     println!("{}", mint(user, ttl, data_dir)?);
     Ok(())
@@ -14,10 +17,10 @@ pub fn run(user: &str, ttl: i64, data_dir: &Path) -> Result<(), String> {
 
 /// A token signed with the key `up --data-dir DATA_DIR` trusts. Refuses to make a new key:
 /// a token from a key no running stack knows would only be refused later, with a 401.
-pub fn mint(user: &str, ttl: i64, data_dir: &Path) -> Result<String, String> {
+pub fn mint(user: &str, ttl: i64, data_dir: &Path) -> anyhow::Result<String> {
     let key = data_dir.join("keys").join("jwt-signing.pem");
     if !key.is_file() {
-        return Err(format!(
+        return Err(anyhow!(
             "{} has no local stack key ({} is missing): pass the --data-dir `up` was started with, or start `private-uploads up --data-dir {}` first",
             data_dir.display(),
             key.display(),
@@ -35,7 +38,7 @@ mod tests {
     fn tokens_come_only_from_an_existing_stack_key() {
         let dir = tempfile::tempdir().unwrap();
         let err = mint("alice", 60, dir.path()).unwrap_err();
-        assert!(err.contains("has no local stack key"), "{err}");
+        assert!(err.to_string().contains("has no local stack key"), "{err}");
         assert!(!dir.path().join("keys").exists(), "no key was made");
 
         let idp = LocalIdp::for_data_dir(dir.path()).unwrap();

@@ -1,5 +1,6 @@
 //! `private-uploads up`: the whole stack on 127.0.0.1 until Ctrl-C or SIGTERM.
 
+use anyhow::anyhow;
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -18,7 +19,7 @@ pub struct UpOptions {
     pub log: String,
 }
 
-pub fn run(up: UpOptions) -> Result<(), String> {
+pub fn run(up: UpOptions) -> anyhow::Result<()> {
     // The functions' own log set-up (its ceiling keeps secrets out at every level).
     let _ = tracing_subscriber::util::SubscriberInitExt::try_init(shared::logging::subscriber(
         &up.log,
@@ -31,30 +32,30 @@ pub fn run(up: UpOptions) -> Result<(), String> {
             moto_server: Some(server.into()),
             ..MotoSearch::from_env(&project)
         })
-        .map_err(|e| e.to_string())?,
+        .map_err(|e| anyhow!("{e}"))?,
         None => ensure_installed(&project)?,
     };
     eprintln!("moto: {}", moto.display());
     std::fs::create_dir_all(&up.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", up.data_dir.display()))?;
+        .map_err(|e| anyhow!("cannot create {}: {e}", up.data_dir.display()))?;
     let data_dir = up
         .data_dir
         .canonicalize()
-        .map_err(|e| format!("cannot resolve {}: {e}", up.data_dir.display()))?;
+        .map_err(|e| anyhow!("cannot resolve {}: {e}", up.data_dir.display()))?;
     let mut options = StackOptions::with_port(data_dir.clone(), moto, up.port);
     options.overrides = tunable_overrides(&Template::load()?);
     options.faults = up.faults;
     if let Some(dir) = up.web_dir {
         if !dir.join("index.html").is_file() {
-            return Err(format!("--web-dir {}: no index.html there", dir.display()));
+            return Err(anyhow!("--web-dir {}: no index.html there", dir.display()));
         }
         options.web_dir = Some(
             dir.canonicalize()
-                .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?,
+                .map_err(|e| anyhow!("cannot resolve {}: {e}", dir.display()))?,
         );
     }
 
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| anyhow!("{e}"))?;
     runtime.block_on(async move {
         eprintln!(
             "starting: moto on 127.0.0.1:{}, then the S3, CDN and API stand-ins (data in {})…",
@@ -83,7 +84,7 @@ pub fn run(up: UpOptions) -> Result<(), String> {
 
         let mut terminate =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+                .map_err(|e| anyhow!("cannot watch SIGTERM: {e}"))?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}

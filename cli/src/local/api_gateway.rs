@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::anyhow;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -48,16 +49,18 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    pub fn new(routes: &[RouteSpec]) -> Result<Self, String> {
+    pub fn new(routes: &[RouteSpec]) -> anyhow::Result<Self> {
         let routes = routes
             .iter()
             .map(|route| {
                 Function::from_logical_id(&route.function)
                     .map(|f| (route.clone(), f))
                     .ok_or_else(|| {
-                        format!(
+                        anyhow!(
                             "the local stack cannot serve {} {}: it has no stand-in for {}",
-                            route.method, route.path, route.function
+                            route.method,
+                            route.path,
+                            route.function
                         )
                     })
             })

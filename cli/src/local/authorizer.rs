@@ -1,6 +1,7 @@
 //! The HTTP API's JWT authorizer (`JwtConfiguration` in `template.yaml`), as the local API
 //! Gateway stand-in runs it in front of every route.
 
+use anyhow::anyhow;
 use std::collections::BTreeMap;
 
 use jsonwebtoken::errors::ErrorKind;
@@ -44,9 +45,9 @@ pub struct JwtAuthorizer {
 
 impl JwtAuthorizer {
     /// Trust the tokens `idp` issues, through its public key only.
-    pub fn trusting(idp: &LocalIdp) -> Result<Self, String> {
+    pub fn trusting(idp: &LocalIdp) -> anyhow::Result<Self> {
         let key = DecodingKey::from_rsa_pem(idp.public_pem().as_bytes())
-            .map_err(|e| format!("the JWT public key is unusable: {e}"))?;
+            .map_err(|e| anyhow!("the JWT public key is unusable: {e}"))?;
         Ok(Self {
             issuer: idp.issuer.clone(),
             audience: idp.audience.clone(),

@@ -56,18 +56,18 @@ impl LocalCdn {
         s3: aws_sdk_s3::Client,
         bucket: &str,
         headers: &[(String, String)],
-    ) -> Result<Self, String> {
+    ) -> anyhow::Result<Self> {
         let key = TrustedKey::from_pem(key_pair_id, public_pem)
-            .map_err(|e| format!("CDN public key: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("CDN public key: {e}"))?;
         let headers = headers
             .iter()
             .map(|(name, value)| {
                 Ok((
-                    header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?,
-                    HeaderValue::from_str(value).map_err(|e| e.to_string())?,
+                    header::HeaderName::from_bytes(name.as_bytes())?,
+                    HeaderValue::from_str(value)?,
                 ))
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             keys: std::sync::RwLock::new(vec![key]),
@@ -83,11 +83,11 @@ impl LocalCdn {
     pub fn set_key_group<'a>(
         &self,
         keys: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<(), String> {
+    ) -> anyhow::Result<()> {
         let keys = keys
             .into_iter()
-            .map(|(id, pem)| TrustedKey::from_pem(id, pem))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|(id, pem)| TrustedKey::from_pem(id, pem).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         *self
             .keys
             .write()

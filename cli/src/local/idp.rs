@@ -3,6 +3,7 @@
 //! users. Tokens are made with the `jsonwebtoken` crate, the same library the authorizer
 //! stand-in ([`super::authorizer::JwtAuthorizer`]) verifies them with.
 
+use anyhow::anyhow;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -30,9 +31,9 @@ impl LocalIdp {
         pair: &PemPair,
         issuer: impl Into<String>,
         audience: impl Into<String>,
-    ) -> Result<Self, String> {
+    ) -> anyhow::Result<Self> {
         let key = EncodingKey::from_rsa_pem(pair.private_pem.as_bytes())
-            .map_err(|e| format!("the JWT key is unusable: {e}"))?;
+            .map_err(|e| anyhow!("the JWT key is unusable: {e}"))?;
         // The key id is derived from the public key, as a JWKS thumbprint would be.
         let digest =
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, pair.public_pem.as_bytes());
@@ -46,7 +47,7 @@ impl LocalIdp {
     }
 
     /// The provider of a data directory (`up --data-dir`): its key, made on first use.
-    pub fn for_data_dir(data_dir: &Path) -> Result<Self, String> {
+    pub fn for_data_dir(data_dir: &Path) -> anyhow::Result<Self> {
         let pair = load_or_create(&data_dir.join("keys"), "jwt-signing")?;
         Self::new(&pair, JWT_ISSUER, JWT_AUDIENCE)
     }
@@ -63,7 +64,7 @@ impl LocalIdp {
 
     /// A token for `sub` (a Cognito-style ID token), valid from `issued_at` for
     /// `ttl_seconds`.
-    pub fn mint(&self, sub: &str, issued_at: i64, ttl_seconds: i64) -> Result<String, String> {
+    pub fn mint(&self, sub: &str, issued_at: i64, ttl_seconds: i64) -> anyhow::Result<String> {
         self.sign(&json!({
             "sub": sub,
             "iss": self.issuer,
@@ -77,10 +78,10 @@ impl LocalIdp {
     }
 
     /// Sign any claims with this provider's key and key id (the tests forge odd tokens).
-    pub fn sign(&self, claims: &Value) -> Result<String, String> {
+    pub fn sign(&self, claims: &Value) -> anyhow::Result<String> {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.key)
-            .map_err(|e| format!("signing the token failed: {e}"))
+            .map_err(|e| anyhow!("signing the token failed: {e}"))
     }
 }

@@ -10,6 +10,7 @@
 //! `moto_server` has on PATH (a venv's script, a pyenv or asdf shim, an `env python3`
 //! script), each candidate Python is asked whether it can import moto.
 
+use anyhow::anyhow;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -164,9 +165,9 @@ pub fn find_moto_python(search: &MotoSearch) -> Result<PathBuf, MotoNotFound> {
 }
 
 /// Ask `python` whether it can import moto; `Ok` holds its real executable.
-fn probe(python: &Path) -> Result<PathBuf, String> {
+fn probe(python: &Path) -> anyhow::Result<PathBuf> {
     if !python.is_file() {
-        return Err("missing".into());
+        return Err(anyhow!("missing"));
     }
     let output = run_with_deadline(
         std::process::Command::new(python).args(["-c", PROBE]),
@@ -175,7 +176,7 @@ fn probe(python: &Path) -> Result<PathBuf, String> {
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
-        return Err(last.unwrap_or("exited with an error").trim().to_owned());
+        return Err(anyhow!("{}", last.unwrap_or("exited with an error").trim()));
     }
     let real = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     Ok(if real.is_file() {
@@ -189,34 +190,34 @@ fn probe(python: &Path) -> Result<PathBuf, String> {
 fn run_with_deadline(
     command: &mut std::process::Command,
     deadline: Duration,
-) -> Result<std::process::Output, String> {
+) -> anyhow::Result<std::process::Output> {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run: {e}"))?;
+        .map_err(|e| anyhow!("cannot run: {e}"))?;
     let until = Instant::now() + deadline;
     loop {
         match child.try_wait() {
-            Ok(Some(_)) => return child.wait_with_output().map_err(|e| e.to_string()),
+            Ok(Some(_)) => return child.wait_with_output().map_err(|e| anyhow!("{e}")),
             Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(50)),
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("no answer within {} s", deadline.as_secs()));
+                return Err(anyhow!("no answer within {} s", deadline.as_secs()));
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
     }
 }
 
 /// Find a Python with moto, or install moto into `<project>/.venv` (saying so) and use that.
-pub fn ensure_installed(project: &Path) -> Result<PathBuf, String> {
+pub fn ensure_installed(project: &Path) -> anyhow::Result<PathBuf> {
     let search = MotoSearch::from_env(project);
     let not_found = match find_moto_python(&search) {
         Ok(python) => return Ok(python),
-        Err(not_found) if not_found.explicit => return Err(not_found.to_string()),
+        Err(not_found) if not_found.explicit => return Err(anyhow!("{not_found}")),
         Err(not_found) => not_found,
     };
     let venv = project.join(".venv");
@@ -225,16 +226,16 @@ pub fn ensure_installed(project: &Path) -> Result<PathBuf, String> {
         not_found.tried.join("; "),
         venv.display()
     );
-    let run = |program: &Path, args: &[&str]| -> Result<(), String> {
+    let run = |program: &Path, args: &[&str]| -> anyhow::Result<()> {
         let status = std::process::Command::new(program)
             .args(args)
             .stdin(Stdio::null())
             .status()
-            .map_err(|e| format!("cannot run {}: {e}. {INSTALL_HINT}", program.display()))?;
+            .map_err(|e| anyhow!("cannot run {}: {e}. {INSTALL_HINT}", program.display()))?;
         if status.success() {
             Ok(())
         } else {
-            Err(format!(
+            Err(anyhow!(
                 "{} {} failed ({status}). {INSTALL_HINT}",
                 program.display(),
                 args.join(" ")
@@ -258,7 +259,7 @@ pub fn ensure_installed(project: &Path) -> Result<PathBuf, String> {
     )?;
     let python = venv.join("bin/python");
     probe(&python).map_err(|answer| {
-        format!(
+        anyhow!(
             "{} still cannot import moto after installing it: {answer}",
             python.display()
         )
@@ -285,13 +286,13 @@ impl Moto {
     /// Start moto with `python` (one that imports it: [`find_moto_python`]) on 127.0.0.1
     /// (`port` 0 picks a free one) and wait until it accepts connections. If it exits
     /// first, the error holds what it printed.
-    pub async fn start(python: &Path, port: u16) -> Result<Self, String> {
+    pub async fn start(python: &Path, port: u16) -> anyhow::Result<Self> {
         let port = if port == 0 {
             free_port()?
         } else {
             // Something else listening there would look like moto answering.
             std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-                format!("cannot use 127.0.0.1:{port} for moto: {e} (is another stack running? try --port)")
+                anyhow!("cannot use 127.0.0.1:{port} for moto: {e} (is another stack running? try --port)")
             })?;
             port
         };
@@ -303,7 +304,7 @@ impl Moto {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| {
-                format!(
+                anyhow!(
                     "cannot start moto with {}: {e}. {INSTALL_HINT}",
                     python.display()
                 )
@@ -341,14 +342,14 @@ impl Moto {
             if let Ok(Some(status)) = moto.child.try_wait() {
                 // Let the reader take the last lines the process wrote.
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                return Err(format!(
+                return Err(anyhow!(
                     "moto ({} -c moto_serialized.py -p {port}) exited at start ({status}); it printed:\n{}",
                     python.display(),
                     moto.printed()
                 ));
             }
             if Instant::now() > deadline {
-                return Err(format!(
+                return Err(anyhow!(
                     "moto did not listen on 127.0.0.1:{port} within 60 s; it printed:\n{}",
                     moto.printed()
                 ));
@@ -389,11 +390,11 @@ impl Moto {
 const SERIALIZED: &str = include_str!("moto_serialized.py");
 
 /// A port that was free a moment ago.
-pub fn free_port() -> Result<u16, String> {
+pub fn free_port() -> anyhow::Result<u16> {
     std::net::TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .map_err(|e| format!("no free port on 127.0.0.1: {e}"))
+        .map_err(|e| anyhow!("no free port on 127.0.0.1: {e}"))
 }
 
 /// The ownership table as `template.yaml` declares it: its hash and range keys (strings),
@@ -402,20 +403,20 @@ pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
     spec: &TableSpec,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let attribute = |name: &str| {
         AttributeDefinition::builder()
             .attribute_name(name)
             .attribute_type(ScalarAttributeType::S)
             .build()
-            .map_err(|e| e.to_string())
+            .map_err(|e| anyhow!("{e}"))
     };
     let key = |name: &str, kind| {
         KeySchemaElement::builder()
             .attribute_name(name)
             .key_type(kind)
             .build()
-            .map_err(|e| e.to_string())
+            .map_err(|e| anyhow!("{e}"))
     };
     client
         .create_table()
@@ -427,7 +428,7 @@ pub async fn create_table(
         .key_schema(key(&spec.sort_key, KeyType::Range)?)
         .send()
         .await
-        .map_err(|e| format!("CreateTable {name}: {}", error_summary(&e)))?;
+        .map_err(|e| anyhow!("CreateTable {name}: {}", error_summary(&e)))?;
     client
         .update_time_to_live()
         .table_name(name)
@@ -436,11 +437,11 @@ pub async fn create_table(
                 .attribute_name(&spec.ttl_attribute)
                 .enabled(true)
                 .build()
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| anyhow!("{e}"))?,
         )
         .send()
         .await
-        .map_err(|e| format!("UpdateTimeToLive {name}: {}", error_summary(&e)))?;
+        .map_err(|e| anyhow!("UpdateTimeToLive {name}: {}", error_summary(&e)))?;
     Ok(())
 }
 
@@ -450,7 +451,7 @@ pub async fn create_secret(
     name: &str,
     key_pair_id: &str,
     private_key_pem: &str,
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     let value = serde_json::json!({"key_pair_id": key_pair_id, "private_key_pem": private_key_pem})
         .to_string();
     let out = client
@@ -459,7 +460,7 @@ pub async fn create_secret(
         .secret_string(value)
         .send()
         .await
-        .map_err(|e| format!("CreateSecret {name}: {}", error_summary(&e)))?;
+        .map_err(|e| anyhow!("CreateSecret {name}: {}", error_summary(&e)))?;
     Ok(out.arn.unwrap_or_default())
 }
 
@@ -574,12 +575,15 @@ mod tests {
             Ok(_) => panic!("a Python that exits at once started moto"),
             Err(err) => err,
         };
-        assert!(err.contains("exited at start"), "{err}");
+        assert!(err.to_string().contains("exited at start"), "{err}");
         assert!(
-            err.contains("OSError: [Errno 98] boom"),
+            err.to_string().contains("OSError: [Errno 98] boom"),
             "moto's own words: {err}"
         );
-        assert!(!err.contains("is port"), "no guess about the port: {err}");
+        assert!(
+            !err.to_string().contains("is port"),
+            "no guess about the port: {err}"
+        );
     }
 
     #[tokio::test]
@@ -590,7 +594,10 @@ mod tests {
             Ok(_) => panic!("started on a taken port"),
             Err(err) => err,
         };
-        assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
-        assert!(err.to_lowercase().contains("in use"), "{err}");
+        assert!(
+            err.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{err}"
+        );
+        assert!(err.to_string().to_lowercase().contains("in use"), "{err}");
     }
 }

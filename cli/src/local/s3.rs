@@ -19,6 +19,7 @@
 //! - the bucket's CORS rule from `template.yaml` (its methods and headers from the page's
 //!   origin, its exposed headers), which s3s does not implement.
 
+use anyhow::anyhow;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -150,15 +151,15 @@ impl LocalS3 {
         sts: AssumeRole,
         cors: S3Cors,
         events: mpsc::UnboundedSender<ObjectCreated>,
-    ) -> Result<Self, String> {
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(root)
-            .map_err(|e| format!("cannot create {}: {e}", root.display()))?;
+            .map_err(|e| anyhow!("cannot create {}: {e}", root.display()))?;
         let fs = s3s_fs::FileSystem::new(root)
-            .map_err(|e| format!("s3s-fs cannot use {}: {e:?}", root.display()))?;
+            .map_err(|e| anyhow!("s3s-fs cannot use {}: {e:?}", root.display()))?;
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
-            .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            .map_err(|e| anyhow!("cannot listen on 127.0.0.1:{port}: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| anyhow!("{e}"))?;
         let endpoint = format!("http://{addr}");
         let start = chrono::Utc::now().timestamp_micros().max(0) as u64;
         let s3 = LocalBucket {
@@ -223,7 +224,7 @@ impl Drop for LocalS3 {
 }
 
 /// Create a bucket directly on disk (s3s-fs keeps one directory per bucket).
-pub fn create_bucket_dir(root: &Path, bucket: &str) -> Result<(), String> {
+pub fn create_bucket_dir(root: &Path, bucket: &str) -> anyhow::Result<()> {
     std::fs::create_dir_all(root.join(bucket))
-        .map_err(|e| format!("cannot create bucket {bucket}: {e}"))
+        .map_err(|e| anyhow!("cannot create bucket {bucket}: {e}"))
 }

@@ -9,6 +9,7 @@
 //! with its JWT authorizer and CORS rule, the delivery of ObjectCreated events, and the CDN
 //! that checks signed URLs. `private-uploads up` runs a `LocalStack`.
 
+use anyhow::anyhow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -124,13 +125,13 @@ async fn provision(
     s3_client: &aws_sdk_s3::Client,
     template: &Template,
     cloudfront_key: &PemPair,
-) -> Result<String, String> {
+) -> anyhow::Result<String> {
     s3_client
         .create_bucket()
         .bucket(BUCKET)
         .send()
         .await
-        .map_err(|e| format!("CreateBucket {BUCKET}: {}", shared::aws::error_summary(&e)))?;
+        .map_err(|e| anyhow!("CreateBucket {BUCKET}: {}", shared::aws::error_summary(&e)))?;
     create_table(&aws_sdk_dynamodb::Client::new(aws), TABLE, &template.table).await?;
     create_secret(
         &aws_sdk_secretsmanager::Client::new(aws),
@@ -167,7 +168,7 @@ fn environments(
     locals: &BTreeMap<&str, String>,
     s3_endpoint: &str,
     overrides: &[(String, String)],
-) -> Result<BTreeMap<String, Vec<(String, String)>>, String> {
+) -> anyhow::Result<BTreeMap<String, Vec<(String, String)>>> {
     let mut environments = BTreeMap::new();
     for id in [UPLOAD_FUNCTION, VIEW_FUNCTION, OWNERSHIP_FUNCTION] {
         let mut env = template.function(id)?.local_environment(locals)?;
@@ -192,28 +193,28 @@ type Functions = (
 async fn functions(
     environments: &BTreeMap<String, Vec<(String, String)>>,
     aws: &SdkConfig,
-) -> Result<Functions, String> {
+) -> anyhow::Result<Functions> {
     let env = |id: &str| EnvList(environments.get(id).cloned().unwrap_or_default());
     let upload = issue_upload_url::Config::from_env(&env(UPLOAD_FUNCTION))
-        .map_err(|e| format!("{UPLOAD_FUNCTION}: {e}"))?;
+        .map_err(|e| anyhow!("{UPLOAD_FUNCTION}: {e}"))?;
     let upload = issue_upload_url::Deps::from_aws(upload, aws)
         .await
-        .map_err(|e| format!("{UPLOAD_FUNCTION}: {e}"))?;
+        .map_err(|e| anyhow!("{UPLOAD_FUNCTION}: {e}"))?;
     let view = issue_view_url::Config::from_env(&env(VIEW_FUNCTION))
-        .map_err(|e| format!("{VIEW_FUNCTION}: {e}"))?;
+        .map_err(|e| anyhow!("{VIEW_FUNCTION}: {e}"))?;
     let view = issue_view_url::Deps::from_aws(view, aws)
         .await
-        .map_err(|e| format!("{VIEW_FUNCTION}: {e}"))?;
+        .map_err(|e| anyhow!("{VIEW_FUNCTION}: {e}"))?;
     let ownership = record_ownership::Config::from_env(&env(OWNERSHIP_FUNCTION))
-        .map_err(|e| format!("{OWNERSHIP_FUNCTION}: {e}"))?;
+        .map_err(|e| anyhow!("{OWNERSHIP_FUNCTION}: {e}"))?;
     let ownership = record_ownership::Deps::from_aws(ownership, aws)
         .await
-        .map_err(|e| format!("{OWNERSHIP_FUNCTION}: {e}"))?;
+        .map_err(|e| anyhow!("{OWNERSHIP_FUNCTION}: {e}"))?;
     Ok((upload, view, ownership))
 }
 
 impl Backend {
-    pub async fn start(options: BackendOptions) -> Result<Self, String> {
+    pub async fn start(options: BackendOptions) -> anyhow::Result<Self> {
         let template = Template::load()?;
         let keys_dir = options.data_dir.join("keys");
         let cloudfront_key = load_or_create(&keys_dir, "cloudfront-signing")?;
@@ -224,7 +225,7 @@ impl Backend {
         // moto keeps DynamoDB in memory, so objects from an earlier run would have no records.
         if s3_root.exists() {
             std::fs::remove_dir_all(&s3_root)
-                .map_err(|e| format!("cannot clear {}: {e}", s3_root.display()))?;
+                .map_err(|e| anyhow!("cannot clear {}: {e}", s3_root.display()))?;
         }
         let aws = aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new(REGION))
@@ -236,7 +237,7 @@ impl Backend {
         // The functions' own configuration: the same, with their calls passed through the
         // fault plan (the stand-ins' set-up and the CDN's reads are never faulted).
         let faults = Faults::default();
-        faults.set(&options.faults)?;
+        faults.set(&options.faults).map_err(anyhow::Error::msg)?;
         let functions_aws = aws
             .clone()
             .into_builder()
@@ -355,11 +356,11 @@ pub struct LocalStack {
     stop: tokio::sync::watch::Sender<bool>,
 }
 
-async fn bind(port: u16) -> Result<(TcpListener, SocketAddr), String> {
+async fn bind(port: u16) -> anyhow::Result<(TcpListener, SocketAddr)> {
     let listener = TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| {
-        format!("cannot listen on 127.0.0.1:{port}: {e} (is another stack running? try --port)")
+        anyhow!("cannot listen on 127.0.0.1:{port}: {e} (is another stack running? try --port)")
     })?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| anyhow!("{e}"))?;
     Ok((listener, addr))
 }
 
@@ -409,7 +410,7 @@ fn local_api(
     view: Arc<Deployed<issue_view_url::Deps>>,
     pages: DevPages,
     page_origins: &[String],
-) -> Result<LocalApi, String> {
+) -> anyhow::Result<LocalApi> {
     Ok(LocalApi {
         routes: RouteTable::new(&backend.template.routes)?,
         cors: ApiCors {
@@ -425,7 +426,7 @@ fn local_api(
 
 /// The CDN stand-in: the distribution's key group holds the dev key, and its headers are the
 /// template's.
-fn local_cdn(cdn_url: &str, backend: &Backend) -> Result<LocalCdn, String> {
+fn local_cdn(cdn_url: &str, backend: &Backend) -> anyhow::Result<LocalCdn> {
     LocalCdn::new(
         cdn_url,
         KEY_PAIR_ID,
@@ -443,7 +444,7 @@ fn write_outputs(
     api_url: &str,
     cdn_url: &str,
     backend: &Backend,
-) -> Result<serde_json::Value, String> {
+) -> anyhow::Result<serde_json::Value> {
     let outputs = json!({
         "ApiUrl": api_url,
         "CdnUrl": cdn_url,
@@ -459,14 +460,14 @@ fn write_outputs(
         "JwtAudience": JWT_AUDIENCE,
         "MotoEndpoint": backend.moto.endpoint,
     });
-    let text = serde_json::to_string_pretty(&outputs).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(&outputs).map_err(|e| anyhow!("{e}"))?;
     std::fs::write(path, text + "\n")
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
     Ok(outputs)
 }
 
 impl LocalStack {
-    pub async fn start(options: StackOptions) -> Result<Self, String> {
+    pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
         let (api_listener, api_addr) = bind(options.api_port).await?;
         let (cdn_listener, cdn_addr) = bind(options.cdn_port).await?;
         let api_url = format!("http://{api_addr}");
@@ -551,17 +552,17 @@ impl LocalStack {
     /// filled slots, and the view function starts anew with them in `TRUSTED_KEY_1` and
     /// `TRUSTED_KEY_2`, as its containers after a deploy (requests already running finish on
     /// the old ones).
-    pub async fn deploy_key_slots(&self, slots: [Option<(&str, &str)>; 2]) -> Result<(), String> {
+    pub async fn deploy_key_slots(&self, slots: [Option<(&str, &str)>; 2]) -> anyhow::Result<()> {
         let mut env = self.backend.environments[VIEW_FUNCTION].clone();
         for (name, slot) in ["TRUSTED_KEY_1", "TRUSTED_KEY_2"].into_iter().zip(slots) {
             let entry = slot.map_or_else(String::new, |(id, pem)| format!("{id} {pem}"));
             env.push((name.to_owned(), entry));
         }
         let config = issue_view_url::Config::from_env(&EnvList(env))
-            .map_err(|e| format!("{VIEW_FUNCTION}: {e}"))?;
+            .map_err(|e| anyhow!("{VIEW_FUNCTION}: {e}"))?;
         let deps = issue_view_url::Deps::from_aws(config, &self.backend.functions_aws)
             .await
-            .map_err(|e| format!("{VIEW_FUNCTION}: {e}"))?;
+            .map_err(|e| anyhow!("{VIEW_FUNCTION}: {e}"))?;
         self.cdn.set_key_group(slots.iter().flatten().copied())?;
         self.view.replace(Arc::new(deps));
         Ok(())

@@ -3,6 +3,7 @@
 //! each function's environment (parameters at their defaults, resources at their local
 //! stand-ins).
 
+use anyhow::{Context as _, anyhow};
 use std::collections::BTreeMap;
 
 use serde_norway::Value;
@@ -133,15 +134,15 @@ impl<'a> Doc<'a> {
     }
 
     /// The template's one resource of `kind`.
-    fn one(&self, kind: &'static str) -> Result<&'a Value, String> {
+    fn one(&self, kind: &'static str) -> anyhow::Result<&'a Value> {
         self.of_type(kind)
             .next()
             .map(|(_, resource)| resource)
-            .ok_or_else(|| format!("template.yaml has no {kind}"))
+            .ok_or_else(|| anyhow!("template.yaml has no {kind}"))
     }
 
     /// The functions' HTTP API routes (sorted) and environments.
-    fn functions(&self) -> Result<(Vec<RouteSpec>, BTreeMap<String, FunctionSpec>), String> {
+    fn functions(&self) -> anyhow::Result<(Vec<RouteSpec>, BTreeMap<String, FunctionSpec>)> {
         let mut routes = Vec::new();
         let mut functions = BTreeMap::new();
         for (id, function) in self.of_type("AWS::Serverless::Function") {
@@ -152,10 +153,10 @@ impl<'a> Doc<'a> {
                 }
                 routes.push(RouteSpec {
                     method: text(&event["Properties"]["Method"])
-                        .ok_or_else(|| format!("{id}: an HttpApi event without Method"))?
+                        .ok_or_else(|| anyhow!("{id}: an HttpApi event without Method"))?
                         .to_ascii_uppercase(),
                     path: text(&event["Properties"]["Path"])
-                        .ok_or_else(|| format!("{id}: an HttpApi event without Path"))?,
+                        .ok_or_else(|| anyhow!("{id}: an HttpApi event without Path"))?,
                     function: id.clone(),
                     event: name.as_str().unwrap_or_default().to_owned(),
                 });
@@ -165,7 +166,7 @@ impl<'a> Doc<'a> {
             for (name, value) in variables.into_iter().flatten() {
                 let name = name.as_str().unwrap_or_default().to_owned();
                 let value = self.env_value(value).ok_or_else(|| {
-                    format!("{id}: variable {name} is neither a value nor a reference")
+                    anyhow!("{id}: variable {name} is neither a value nor a reference")
                 })?;
                 environment.insert(name, value);
             }
@@ -205,18 +206,18 @@ impl<'a> Doc<'a> {
     }
 
     /// The logical id a `!Ref` or `!GetAtt` names.
-    fn resource(&self, value: &Value, what: &str) -> Result<&'a Value, String> {
+    fn resource(&self, value: &Value, what: &str) -> anyhow::Result<&'a Value> {
         let Value::Tagged(tagged) = value else {
-            return Err(format!("the distribution's {what} is not a reference"));
+            return Err(anyhow!("the distribution's {what} is not a reference"));
         };
         let target = text(&tagged.value).unwrap_or_default();
         let id = target.split('.').next().unwrap_or_default();
         self.resources
             .get(id)
-            .ok_or_else(|| format!("no resource {id}"))
+            .ok_or_else(|| anyhow!("no resource {id}"))
     }
 
-    fn distribution(&self) -> Result<Distribution, String> {
+    fn distribution(&self) -> anyhow::Result<Distribution> {
         let config =
             &self.one("AWS::CloudFront::Distribution")?["Properties"]["DistributionConfig"];
         let behavior = &config["DefaultCacheBehavior"];
@@ -243,7 +244,7 @@ impl<'a> Doc<'a> {
                 all.iter()
                     .find(|f| f["EventType"].as_str() == Some("viewer-response"))
             })
-            .ok_or("the distribution has no viewer-response function")?;
+            .context("the distribution has no viewer-response function")?;
         let function =
             self.resource(&viewer_response["FunctionARN"], "viewer-response function")?;
         Ok(Distribution {
@@ -251,7 +252,7 @@ impl<'a> Doc<'a> {
                 &policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"],
             ),
             viewer_response: text(&function["Properties"]["FunctionCode"])
-                .ok_or("no FunctionCode in the viewer-response function")?,
+                .context("no FunctionCode in the viewer-response function")?,
             api_paths,
         })
     }
@@ -283,34 +284,34 @@ fn security_headers(security: &Value) -> Vec<(String, String)> {
     headers
 }
 
-fn table_spec(table: &Value) -> Result<TableSpec, String> {
+fn table_spec(table: &Value) -> anyhow::Result<TableSpec> {
     let key = |kind: &str| {
         table["Properties"]["KeySchema"]
             .as_sequence()
             .and_then(|keys| keys.iter().find(|k| k["KeyType"].as_str() == Some(kind)))
             .and_then(|k| text(&k["AttributeName"]))
-            .ok_or_else(|| format!("the table has no {kind} key"))
+            .ok_or_else(|| anyhow!("the table has no {kind} key"))
     };
     Ok(TableSpec {
         partition_key: key("HASH")?,
         sort_key: key("RANGE")?,
         ttl_attribute: text(&table["Properties"]["TimeToLiveSpecification"]["AttributeName"])
-            .ok_or("the table has no TTL attribute")?,
+            .context("the table has no TTL attribute")?,
     })
 }
 
 impl Template {
     /// The compiled-in template.
-    pub fn load() -> Result<Self, String> {
+    pub fn load() -> anyhow::Result<Self> {
         Self::parse(TEMPLATE_YAML)
     }
 
-    pub fn parse(yaml: &str) -> Result<Self, String> {
-        let doc: Value = serde_norway::from_str(yaml).map_err(|e| format!("template.yaml: {e}"))?;
+    pub fn parse(yaml: &str) -> anyhow::Result<Self> {
+        let doc: Value = serde_norway::from_str(yaml).map_err(|e| anyhow!("template.yaml: {e}"))?;
         let doc = Doc {
             resources: doc["Resources"]
                 .as_mapping()
-                .ok_or("template.yaml has no Resources")?,
+                .context("template.yaml has no Resources")?,
             parameters: &doc["Parameters"],
         };
         let (routes, functions) = doc.functions()?;
@@ -354,10 +355,10 @@ impl Template {
         })
     }
 
-    pub fn function(&self, id: &str) -> Result<&FunctionSpec, String> {
+    pub fn function(&self, id: &str) -> anyhow::Result<&FunctionSpec> {
         self.functions
             .get(id)
-            .ok_or_else(|| format!("template.yaml has no function {id}"))
+            .ok_or_else(|| anyhow!("template.yaml has no function {id}"))
     }
 
     /// A role's inline policies as IAM JSON, each `!Sub` resolved from `names` (e.g.
@@ -366,20 +367,20 @@ impl Template {
         &self,
         role: &str,
         names: &BTreeMap<&str, String>,
-    ) -> Result<Vec<serde_json::Value>, String> {
+    ) -> anyhow::Result<Vec<serde_json::Value>> {
         let documents = self
             .role_policies
             .get(role)
-            .ok_or_else(|| format!("template.yaml has no role {role}"))?;
+            .ok_or_else(|| anyhow!("template.yaml has no role {role}"))?;
         if documents.is_empty() {
-            return Err(format!("role {role} has no inline policy"));
+            return Err(anyhow!("role {role} has no inline policy"));
         }
         documents.iter().map(|d| resolve(d, names)).collect()
     }
 }
 
 /// YAML to JSON, with `!Sub "…${Name}…"` substituted from `names`.
-fn resolve(value: &Value, names: &BTreeMap<&str, String>) -> Result<serde_json::Value, String> {
+fn resolve(value: &Value, names: &BTreeMap<&str, String>) -> anyhow::Result<serde_json::Value> {
     Ok(match value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => (*b).into(),
@@ -393,24 +394,24 @@ fn resolve(value: &Value, names: &BTreeMap<&str, String>) -> Result<serde_json::
         Value::Mapping(map) => map
             .iter()
             .map(|(k, v)| Ok((text(k).unwrap_or_default(), resolve(v, names)?)))
-            .collect::<Result<serde_json::Map<_, _>, String>>()?
+            .collect::<anyhow::Result<serde_json::Map<_, _>>>()?
             .into(),
         Value::Tagged(tagged) if tagged.tag == "Sub" => {
-            let mut out = text(&tagged.value).ok_or("a !Sub that is not a string")?;
+            let mut out = text(&tagged.value).context("a !Sub that is not a string")?;
             while let Some(start) = out.find("${") {
                 let end = out[start..]
                     .find('}')
                     .map(|e| start + e)
-                    .ok_or_else(|| format!("an unclosed ${{ in {out:?}"))?;
+                    .ok_or_else(|| anyhow!("an unclosed ${{ in {out:?}"))?;
                 let name = &out[start + 2..end];
                 let value = names
                     .get(name)
-                    .ok_or_else(|| format!("no local value for ${{{name}}}"))?;
+                    .ok_or_else(|| anyhow!("no local value for ${{{name}}}"))?;
                 out.replace_range(start..=end, value);
             }
             out.into()
         }
-        Value::Tagged(tagged) => return Err(format!("cannot resolve !{} locally", tagged.tag)),
+        Value::Tagged(tagged) => return Err(anyhow!("cannot resolve !{} locally", tagged.tag)),
     })
 }
 
@@ -420,7 +421,7 @@ impl FunctionSpec {
     pub fn local_environment(
         &self,
         locals: &BTreeMap<&str, String>,
-    ) -> Result<Vec<(String, String)>, String> {
+    ) -> anyhow::Result<Vec<(String, String)>> {
         self.environment
             .iter()
             .map(|(name, value)| {
@@ -428,7 +429,7 @@ impl FunctionSpec {
                     EnvValue::Literal(v) | EnvValue::Parameter { default: v, .. } => v.clone(),
                     EnvValue::Resource(what) => {
                         locals.get(name.as_str()).cloned().ok_or_else(|| {
-                            format!("no local value for {name} (the template sets it from {what})")
+                            anyhow!("no local value for {name} (the template sets it from {what})")
                         })?
                     }
                 };
@@ -492,7 +493,7 @@ mod tests {
         let err = template
             .role_policies("UploadCredentialsRole", &BTreeMap::new())
             .unwrap_err();
-        assert_eq!(err, "no local value for ${FilesBucket.Arn}");
+        assert_eq!(err.to_string(), "no local value for ${FilesBucket.Arn}");
     }
 
     #[test]
@@ -500,6 +501,6 @@ mod tests {
         let template = Template::load().unwrap();
         let view = template.function("IssueViewUrlFunction").unwrap();
         let err = view.local_environment(&BTreeMap::new()).unwrap_err();
-        assert!(err.starts_with("no local value for"), "{err}");
+        assert!(err.to_string().starts_with("no local value for"), "{err}");
     }
 }
