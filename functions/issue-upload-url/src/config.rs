@@ -6,6 +6,7 @@ use std::time::Duration;
 use shared::domain::config::{
     ConfigError, Env, bounded, parsed_or, required, s3_endpoint, sts_endpoint,
 };
+use shared::domain::counters::credentials_max_objects;
 use shared::domain::quota::QuotaLimits;
 use shared::domain::upload::UploadRules;
 use shared::s3_signing::{BucketLocation, MAX_PRESIGN_SECONDS, S3Endpoint};
@@ -84,12 +85,7 @@ impl Config {
                 },
             )?,
             credentials_per_hour: parsed_or(env, "CREDENTIALS_PER_HOUR", 30, bounded(1, 3600))?,
-            credentials_max_objects: parsed_or(
-                env,
-                "CREDENTIALS_MAX_OBJECTS",
-                100,
-                bounded(1, 10_000),
-            )?,
+            credentials_max_objects: credentials_max_objects(env)?,
             max_unfinished_uploads: parsed_or(
                 env,
                 "MAX_UNFINISHED_UPLOADS",

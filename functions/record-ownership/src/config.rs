@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use shared::domain::config::{ConfigError, Env, bounded, parsed_or, required, s3_endpoint};
+use shared::domain::counters::credentials_max_objects;
 use shared::domain::quota::QuotaLimits;
 use shared::domain::upload::UploadRules;
 
@@ -39,12 +40,7 @@ impl Config {
             )?),
             rules: UploadRules::from_env(env)?,
             quota: QuotaLimits::from_env(env)?,
-            credentials_max_objects: parsed_or(
-                env,
-                "CREDENTIALS_MAX_OBJECTS",
-                100,
-                bounded(1, 10_000),
-            )?,
+            credentials_max_objects: credentials_max_objects(env)?,
         })
     }
 }
