@@ -3,7 +3,10 @@
 //! may reach anywhere.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod support;
+use support::{sources, without_tests};
 
 /// Each room and the rooms it may import from (itself included).
 const ALLOWED: [(&str, &[&str]); 7] = [
@@ -42,29 +45,11 @@ fn module_of(file: &Path, src: &Path) -> Vec<String> {
     parts
 }
 
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.map(|e| e.path()).unwrap_or_default())
-        .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
 /// The code of a file: without its `#[cfg(test)]` module (last in every file here) and
 /// without comments, which may name any path.
 fn code(text: &str) -> String {
-    let text = match text.find("#[cfg(test)]\nmod tests") {
-        Some(at) => &text[..at],
-        None => text,
-    };
-    text.lines()
+    without_tests(text)
+        .lines()
         .filter(|line| !line.trim_start().starts_with("//"))
         .collect::<Vec<_>>()
         .join("\n")
