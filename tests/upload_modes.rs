@@ -218,17 +218,12 @@ async fn post_forms_are_accepted_as_issued_and_refused_otherwise() {
     let key = issued["key"].as_str().unwrap();
     let (status, _, body) = post_form(&run, &url, &fields_of(&issued), &png(60, 4)).await;
     assert_eq!(status, 201, "{body}");
-    let file = run
-        .settled("alice", issued["file_id"].as_str().unwrap())
-        .await;
-    assert_eq!(file["status"], "rejected", "{file}");
-    assert!(
-        file["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("size_mismatch"),
-        "{file}"
-    );
+    run.settled_rejected(
+        "alice",
+        issued["file_id"].as_str().unwrap(),
+        "size_mismatch",
+    )
+    .await;
     assert!(run.object_removed(key).await);
     run.stop().await;
 }
@@ -644,15 +639,8 @@ async fn temporary_credentials_reach_only_the_callers_prefix() {
     )
     .await
     .unwrap();
-    let file = run.settled("alice", &fake).await;
-    assert_eq!(file["status"], "rejected", "{file}");
-    assert!(
-        file["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("content_mismatch"),
-        "{file}"
-    );
+    run.settled_rejected("alice", &fake, "content_mismatch")
+        .await;
     assert!(run.object_removed(&format!("users/alice/{fake}")).await);
 
     // Multipart with the same credentials: create, part, list, complete.
@@ -1183,15 +1171,8 @@ async fn objects_nobody_can_read_never_stay_without_a_record() {
             .await
             .unwrap();
         let file_id = key.rsplit('/').next().unwrap();
-        let file = run.settled("alice", file_id).await;
-        assert_eq!(file["status"], "rejected", "{key}: {file}");
-        assert!(
-            file["reason"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("object_unreadable"),
-            "{file}"
-        );
+        run.settled_rejected("alice", file_id, "object_unreadable")
+            .await;
         assert!(run.object_removed(key).await, "{key} stayed");
     }
     run.stop().await;
@@ -1238,17 +1219,12 @@ async fn real_avif_and_heic_files_become_ready_and_scripts_do_not() {
         .await;
     assert_eq!(status, 201, "{issued}");
     assert_eq!(run.put_issued(&issued, &script).await, 200);
-    let file = run
-        .settled("alice", issued["file_id"].as_str().unwrap())
-        .await;
-    assert_eq!(file["status"], "rejected", "{file}");
-    assert!(
-        file["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("content_mismatch"),
-        "{file}"
-    );
+    run.settled_rejected(
+        "alice",
+        issued["file_id"].as_str().unwrap(),
+        "content_mismatch",
+    )
+    .await;
     assert!(run.object_removed(issued["key"].as_str().unwrap()).await);
     run.stop().await;
 }

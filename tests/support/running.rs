@@ -236,6 +236,16 @@ impl Running {
         file
     }
 
+    /// [`Running::settled`], asserting the file was rejected for `reason` (how its `reason`
+    /// starts): the record as the owner sees it.
+    pub async fn settled_rejected(&self, user: &str, file_id: &str, reason: &str) -> Value {
+        let file = self.settled(user, file_id).await;
+        assert_eq!(file["status"], "rejected", "{file_id}: {file}");
+        let said = file["reason"].as_str().unwrap_or_default();
+        assert!(said.starts_with(reason), "{file_id}: not {reason}: {file}");
+        file
+    }
+
     /// Whether the bucket holds `key`, asked with the stack's own credentials (see
     /// [`crate::object_exists`]: only a 404 is "no").
     pub async fn object_exists(&self, key: &str) -> bool {
