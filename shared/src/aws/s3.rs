@@ -109,51 +109,45 @@ impl ObjectStore for S3Objects {
             .send()
             .await;
         match result {
-            Ok(out)
-                if out
-                    .storage_class
-                    .as_ref()
-                    .is_some_and(|c| matches!(c.as_str(), "GLACIER" | "DEEP_ARCHIVE")) =>
-            {
-                Err(StoreError::Unreadable(format!(
-                    "HeadObject: stored in the {} storage class, which nobody can read before a restore",
-                    out.storage_class
-                        .as_ref()
-                        .map(|c| c.as_str())
-                        .unwrap_or_default()
-                )))
+            Ok(out) => {
+                let class = out.storage_class.as_ref().map(|c| c.as_str());
+                if let Some(class @ ("GLACIER" | "DEEP_ARCHIVE")) = class {
+                    return Err(StoreError::Unreadable(format!(
+                        "HeadObject: stored in the {class} storage class, which nobody can read before a restore"
+                    )));
+                }
+                Ok(Some(ObjectInfo {
+                    size: ByteSize::new(
+                        out.content_length
+                            .and_then(|n| u64::try_from(n).ok())
+                            .unwrap_or(0),
+                    ),
+                    content_type: out.content_type,
+                    etag: out.e_tag.as_deref().map(unquote_etag).unwrap_or_default(),
+                    sha256: out.checksum_sha256,
+                    crc64nvme: out.checksum_crc64_nvme,
+                    metadata: out.metadata.unwrap_or_default().into_iter().collect(),
+                    // In SERVED_HEADERS' order.
+                    served_headers: SERVED_HEADERS
+                        .into_iter()
+                        .zip([
+                            out.content_disposition,
+                            out.cache_control,
+                            out.content_encoding,
+                            out.content_language,
+                            out.expires_string,
+                        ])
+                        .filter_map(|(name, value)| Some((name, value?)))
+                        .collect(),
+                    first_bytes: None,
+                }))
             }
-            Ok(out) => Ok(Some(ObjectInfo {
-                size: ByteSize::new(
-                    out.content_length
-                        .and_then(|n| u64::try_from(n).ok())
-                        .unwrap_or(0),
-                ),
-                content_type: out.content_type,
-                etag: out.e_tag.as_deref().map(unquote_etag).unwrap_or_default(),
-                sha256: out.checksum_sha256,
-                crc64nvme: out.checksum_crc64_nvme,
-                metadata: out.metadata.unwrap_or_default().into_iter().collect(),
-                // In SERVED_HEADERS' order.
-                served_headers: SERVED_HEADERS
-                    .into_iter()
-                    .zip([
-                        out.content_disposition,
-                        out.cache_control,
-                        out.content_encoding,
-                        out.content_language,
-                        out.expires_string,
-                    ])
-                    .filter_map(|(name, value)| Some((name, value?)))
-                    .collect(),
-                first_bytes: None,
-            })),
             Err(err) if not_found(&err) => Ok(None),
             Err(err) if unreadable(&err) => Err(unreadable_error("HeadObject", &err)),
+            // A ranged GET says why: unreadable, or the failure it meets too.
             Err(err) if bare_400(&err) => match self.first_bytes(key, 1).await {
-                Err(StoreError::Unreadable(why)) => Err(StoreError::Unreadable(why)),
-                Err(other) => Err(other),
                 Ok(_) => Err(store_error("HeadObject", &err)),
+                Err(why) => Err(why),
             },
             Err(err) => Err(store_error("HeadObject", &err)),
         }
