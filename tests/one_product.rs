@@ -12,7 +12,7 @@ use private_uploads::local::stack::{
 };
 use private_uploads::local::template::{EnvValue, Template};
 use serde_json::json;
-use shared::domain::config::{Env, Recording};
+use shared::config::{Env, Recording};
 
 /// `PostUploads` → `post_uploads`.
 fn snake(name: &str) -> String {

@@ -22,7 +22,7 @@ use shared::domain::upload::{ByteSize, ContentType, Filename, Sha256Checksum, Up
 use shared::ports::{Applied, FileRecords, ObjectStore, SecretSource, StoreError};
 
 /// Limits no test reaches.
-const UNLIMITED: shared::domain::quota::QuotaLimits = shared::domain::quota::QuotaLimits {
+const UNLIMITED: shared::domain::lifecycle::QuotaLimits = shared::domain::lifecycle::QuotaLimits {
     max_bytes: u64::MAX / 4,
     max_files: u64::MAX / 4,
 };
@@ -309,7 +309,7 @@ async fn the_head_that_checks_an_upload_asks_s3_for_its_checksum() {
 async fn tombstones_behave(records: &dyn FileRecords, store: &str) {
     let alice = OwnerId::from_sub("alice").unwrap();
     let now = Utc::now().timestamp();
-    let limits = shared::domain::quota::QuotaLimits {
+    let limits = shared::domain::lifecycle::QuotaLimits {
         max_bytes: 100,
         max_files: 3,
     };

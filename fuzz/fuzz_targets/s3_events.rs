@@ -34,7 +34,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 fuzz_target!(|data: &[u8]| {
     // The raw key decoding every record goes through.
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(key) = shared::domain::s3_event::decode_event_key(text) {
+        if let Ok(key) = record_ownership::event_key::decode_event_key(text) {
             let _ = ObjectKey::parse(&key);
         }
         let _ = shared::domain::sequencer::Sequencer::parse(text);
@@ -136,7 +136,7 @@ fuzz_target!(|data: &[u8]| {
     );
     runtime().block_on(async {
         let pending = FileRecord::pending(key, &upload, UploadMode::Put, chrono::Utc::now(), 0);
-        let limits = shared::domain::quota::QuotaLimits {
+        let limits = shared::domain::lifecycle::QuotaLimits {
             max_bytes: 1 << 40,
             max_files: 1 << 20,
         };

@@ -1,10 +1,14 @@
 //! The library every private-uploads function uses, in rooms that show its layers:
 //!
-//! - [`domain`]: ids and newtypes, upload rules, the file record, ownership decisions, event
-//!   keys and sequencers, view-URL rules, time and configuration parsing. Pure: no AWS SDK,
-//!   no `lambda_http`, no tokio; the only part built with `--no-default-features`.
-//! - [`ports`]: the narrow traits for the table, the bucket and the secret, their one error
-//!   type, and in-memory implementations for tests.
+//! - [`domain`]: the business rules: ids and newtypes, upload rules, the file record and its
+//!   lifecycle, ownership decisions, sequencers, view-URL rules. Pure: no AWS SDK, no
+//!   `lambda_http`, no tokio.
+//! - [`ports`]: the narrow traits for the table (a ledger), the bucket and the secret, their
+//!   one error type, and in-memory implementations for tests.
+//! - [`config`]: reading the environment at start (the domain's rules' settings included).
+//! - [`pyjson`]: JSON text as Python writes it, which both signing engines sign.
+//!
+//! These four are all that builds with `--no-default-features`.
 //! - [`s3_signing`] (feature `s3-signing`) and [`cloudfront`] (feature `cloudfront`): the
 //!   signing engines for upload and view URLs.
 //! - [`aws`]: one adapter per AWS service, each behind the feature named after it
@@ -17,6 +21,9 @@
 
 pub mod domain;
 pub mod ports;
+
+pub mod config;
+pub mod pyjson;
 
 #[cfg(feature = "cloudfront")]
 pub mod cloudfront;

@@ -9,11 +9,13 @@ mod support;
 use support::{sources, without_tests};
 
 /// Each room and the rooms it may import from (itself included).
-const ALLOWED: [(&str, &[&str]); 7] = [
+const ALLOWED: [(&str, &[&str]); 9] = [
     ("domain", &["domain"]),
     ("ports", &["domain", "ports"]),
-    ("s3_signing", &["domain", "s3_signing"]),
-    ("cloudfront", &["domain", "ports", "cloudfront"]),
+    ("config", &["domain", "config"]),
+    ("pyjson", &["pyjson"]),
+    ("s3_signing", &["domain", "pyjson", "s3_signing"]),
+    ("cloudfront", &["domain", "ports", "pyjson", "cloudfront"]),
     ("aws", &["domain", "ports", "aws"]),
     (
         "http",

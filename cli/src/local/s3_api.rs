@@ -388,7 +388,7 @@ impl S3 for LocalBucket {
         response.output.location = Some(format!(
             "{}/{bucket}/{}",
             self.endpoint,
-            shared::domain::s3_event::encode_event_key(&key).replace('+', "%20")
+            record_ownership::event_key::encode_event_key(&key).replace('+', "%20")
         ));
         response.output.checksum_crc64nvme = plan.crc64nvme.clone();
         if plan.crc64nvme.is_some() {

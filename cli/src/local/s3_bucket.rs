@@ -52,7 +52,7 @@ impl ObjectCreated {
                     "arn": format!("arn:aws:s3:::{}", self.bucket)
                 },
                 "object": {
-                    "key": shared::domain::s3_event::encode_event_key(&self.key),
+                    "key": record_ownership::event_key::encode_event_key(&self.key),
                     "size": self.size,
                     "eTag": self.etag,
                     "sequencer": self.sequencer

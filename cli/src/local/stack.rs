@@ -19,7 +19,7 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use serde_json::json;
-use shared::domain::config::Env;
+use shared::config::Env;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 

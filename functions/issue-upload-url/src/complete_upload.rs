@@ -7,7 +7,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
-use shared::domain::upload::PartPlan;
+use shared::domain::parts::PartPlan;
 use shared::http::{ApiError, ErrorCode, json_body, json_response};
 use shared::ports::{CompletedPart, Completion};
 

@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
-use shared::domain::config::{
-    ConfigError, Env, bounded, parsed_or, required, s3_endpoint, sts_endpoint,
-};
-use shared::domain::counters::credentials_max_objects;
-use shared::domain::quota::QuotaLimits;
+use shared::config::credentials_max_objects;
+use shared::config::{ConfigError, Env, bounded, parsed_or, required, s3_endpoint, sts_endpoint};
+use shared::domain::lifecycle::QuotaLimits;
 use shared::domain::upload::UploadRules;
 use shared::s3_signing::{BucketLocation, MAX_PRESIGN_SECONDS, S3Endpoint};
 

@@ -6,7 +6,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde::Serialize;
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
-use shared::domain::upload::PartPlan;
+use shared::domain::parts::PartPlan;
 use shared::http::{ApiError, ErrorCode, json_response};
 
 use crate::post_uploads_multipart::{PARTS_PER_PAGE, PartUrl, part_urls};

@@ -28,9 +28,8 @@ use lambda_http::{Body, Request, Response};
 use shared::aws::{SdkConfig, StartError};
 use shared::domain::counters::unfinished_uploads_allow;
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
-use shared::domain::lifecycle::pending_expiry;
+use shared::domain::lifecycle;
 use shared::domain::record::{FileRecord, FileStatus, UploadMode};
-use shared::domain::time::whole_seconds;
 use shared::domain::upload::UploadRequest;
 use shared::http::{ApiError, ErrorCode, Route, caller, path_file_id, query_param, respond};
 use shared::ports::{CredentialsIssuer, FileRecords, MultipartUploads};
@@ -90,7 +89,7 @@ impl Deps {
 }
 
 /// Write the pending record of a single-request upload (a PUT or a form) of `upload` to
-/// `key`, reserving its quota; how long it lives is [`pending_expiry`]'s rule.
+/// `key`, usable until `usable_until`, reserving its quota ([`lifecycle::pending`]).
 pub(crate) async fn record_pending(
     deps: &Deps,
     key: &ObjectKey,
@@ -98,13 +97,14 @@ pub(crate) async fn record_pending(
     mode: UploadMode,
     usable_until: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), ApiError> {
-    let expires_at = pending_expiry(usable_until.timestamp(), deps.config.pending_retention);
-    let record = FileRecord::pending(
+    let retention = deps.config.pending_retention;
+    let record = lifecycle::pending(
         key.clone(),
         upload,
         mode,
-        whole_seconds(chrono::Utc::now()),
-        expires_at,
+        usable_until,
+        retention,
+        chrono::Utc::now(),
     );
     deps.records.create(&record, &deps.config.quota).await?;
     Ok(())

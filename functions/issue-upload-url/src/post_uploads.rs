@@ -7,15 +7,38 @@ use std::time::SystemTime;
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
 use shared::domain::record::UploadMode;
 use shared::domain::time::rfc3339;
-use shared::domain::upload::UploadRequestBody;
+use shared::domain::upload::{UploadError, UploadRequest, UploadRules};
 use shared::http::{ApiError, json_body, json_response};
 use shared::s3_signing::presign_put;
 
 use crate::{Deps, record_pending};
+
+/// The JSON body of `POST /uploads` and of `POST /uploads/form`, as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRequestBody {
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+impl UploadRequestBody {
+    /// The body checked by the upload rules: from here on, only the domain's types.
+    pub fn check(&self, rules: &UploadRules) -> Result<UploadRequest, UploadError> {
+        rules.check(
+            &self.filename,
+            &self.content_type,
+            self.size,
+            self.sha256.as_deref(),
+        )
+    }
+}
 
 #[derive(Serialize)]
 struct UploadIssued {
@@ -39,7 +62,7 @@ pub async fn handle(
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let body: UploadRequestBody = json_body(request)?;
-    let upload = deps.config.rules.check(&body)?;
+    let upload = body.check(&deps.config.rules)?;
     let file_id = FileId::generate();
     let key = ObjectKey::new(owner.clone(), file_id);
     let credentials = deps.credentials.get().await?;

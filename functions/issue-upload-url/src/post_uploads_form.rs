@@ -12,10 +12,10 @@ use serde::ser::SerializeMap as _;
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
 use shared::domain::record::UploadMode;
 use shared::domain::time::rfc3339;
-use shared::domain::upload::UploadRequestBody;
 use shared::http::{ApiError, json_body, json_response};
 use shared::s3_signing::presign_post;
 
+use crate::post_uploads::UploadRequestBody;
 use crate::{Deps, record_pending};
 
 #[derive(Serialize)]
@@ -53,7 +53,7 @@ pub async fn handle(
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let body: UploadRequestBody = json_body(request)?;
-    let upload = deps.config.rules.check(&body)?;
+    let upload = body.check(&deps.config.rules)?;
     let file_id = FileId::generate();
     let key = ObjectKey::new(owner.clone(), file_id);
     let credentials = deps.credentials.get().await?;

@@ -9,12 +9,12 @@ use std::time::SystemTime;
 use chrono::Utc;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
-use shared::domain::lifecycle::multipart_expiry;
-use shared::domain::record::FileRecord;
-use shared::domain::time::{rfc3339, whole_seconds};
-use shared::domain::upload::{ByteSize, MultipartRequestBody, PartPlan};
+use shared::domain::lifecycle;
+use shared::domain::parts::{MultipartRequest, PartPlan};
+use shared::domain::time::rfc3339;
+use shared::domain::upload::{ByteSize, UploadError, UploadRules};
 use shared::http::{ApiError, json_body, json_response};
 use shared::s3_signing::presign_part;
 
@@ -22,6 +22,34 @@ use crate::Deps;
 
 /// Part URLs per answer: about 100 KB of JSON, far below Lambda's 6 MB.
 pub const PARTS_PER_PAGE: u32 = 100;
+
+/// The JSON body of `POST /uploads/multipart`, as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultipartRequestBody {
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    /// The client's part size, if it has one (Uppy chooses its own).
+    #[serde(default)]
+    pub part_size: Option<u64>,
+    /// The whole file's CRC64NVME: S3 then checks the completed object against it.
+    #[serde(default)]
+    pub crc64nvme: Option<String>,
+}
+
+impl MultipartRequestBody {
+    /// The body checked by the upload rules, its parts planned.
+    pub fn check(&self, rules: &UploadRules) -> Result<MultipartRequest, UploadError> {
+        rules.check_multipart(
+            &self.filename,
+            &self.content_type,
+            self.size,
+            self.part_size,
+            self.crc64nvme.as_deref(),
+        )
+    }
+}
 
 #[derive(Serialize)]
 pub struct PartUrl {
@@ -81,7 +109,7 @@ pub async fn handle(
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let body: MultipartRequestBody = json_body(request)?;
-    let multipart = deps.config.rules.check_multipart(&body)?;
+    let multipart = body.check(&deps.config.rules)?;
     crate::within_unfinished_bound(deps, owner).await?;
     let file_id = FileId::generate();
     let key = ObjectKey::new(owner.clone(), file_id);
@@ -93,14 +121,14 @@ pub async fn handle(
             multipart.crc64nvme.is_some(),
         )
         .await?;
-    let now = whole_seconds(Utc::now());
-    let expires_at = multipart_expiry(
-        now.timestamp(),
+    let record = lifecycle::pending_multipart(
+        key.clone(),
+        &multipart,
+        upload_id.clone(),
+        Utc::now(),
         deps.config.multipart_abort_days,
         deps.config.pending_retention,
     );
-    let record =
-        FileRecord::pending_multipart(key.clone(), &multipart, upload_id.clone(), now, expires_at);
     if let Err(err) = deps.records.create(&record, &deps.config.quota).await {
         // No record, no upload: leave nothing behind in the bucket either.
         if let Err(abort) = deps.multipart.abort(&key.to_string(), &upload_id).await {

@@ -111,7 +111,7 @@ fn world_with(expiry: Option<std::time::SystemTime>, settings: &[(&str, &str)]) 
 /// An environment made of owned pairs, later ones winning.
 struct EnvVec(Vec<(String, String)>);
 
-impl shared::domain::config::Env for EnvVec {
+impl shared::config::Env for EnvVec {
     fn get(&self, name: &str) -> Option<String> {
         self.0
             .iter()

@@ -23,7 +23,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use issue_view_url::{Config, Deps, handle};
 use shared::cloudfront::{HashAlgorithm, SigningKey};
 use shared::domain::ids::{FileId, ObjectKey, OwnerId};
-use shared::domain::quota::QuotaLimits;
+use shared::domain::lifecycle::QuotaLimits;
 use shared::domain::record::{FileRecord, Outcome, UploadMode};
 use shared::domain::sequencer::Sequencer;
 use shared::domain::upload::{ByteSize, ContentType, Filename, UploadRequest};

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use shared::cloudfront::{HashAlgorithm, TrustedKeys};
-use shared::domain::config::{ConfigError, Env, bounded, parsed_or, required, s3_endpoint};
+use shared::config::{ConfigError, Env, bounded, parsed_or, required, s3_endpoint};
 use shared::domain::view::{CdnBase, IpBounds};
 
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 
 use issue_view_url::{Config, Deps, handle};
 use lambda_http::{Error, run, service_fn};
-use shared::domain::config::ProcessEnv;
+use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

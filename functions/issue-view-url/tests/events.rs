@@ -20,7 +20,7 @@ use shared::domain::upload::{ByteSize, ContentType, Filename, UploadRequest};
 use shared::ports::{FileRecords, MemoryObjects, MemoryRecords, SecretSource, StaticSecret};
 
 /// Limits no test reaches.
-const UNLIMITED: shared::domain::quota::QuotaLimits = shared::domain::quota::QuotaLimits {
+const UNLIMITED: shared::domain::lifecycle::QuotaLimits = shared::domain::lifecycle::QuotaLimits {
     max_bytes: u64::MAX / 4,
     max_files: u64::MAX / 4,
 };

@@ -16,6 +16,7 @@
 //! Records that need no work (a repeat, a stale event, another bucket) are not failures.
 
 pub mod config;
+pub mod event_key;
 pub mod object_created;
 
 use std::sync::Arc;

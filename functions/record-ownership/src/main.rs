@@ -2,7 +2,7 @@
 
 use lambda_runtime::{Error, run, service_fn};
 use record_ownership::{Config, Deps, handle};
-use shared::domain::config::ProcessEnv;
+use shared::config::ProcessEnv;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

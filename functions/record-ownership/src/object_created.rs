@@ -11,6 +11,7 @@
 //! holds the credential's id): past `CREDENTIALS_MAX_OBJECTS`, the object is rejected
 //! (`credential_limit`).
 
+use crate::event_key::decode_event_key;
 use aws_lambda_events::event::s3::S3EventRecord;
 use chrono::{DateTime, Utc};
 use shared::domain::counters::{Counted, Counter};
@@ -19,7 +20,6 @@ use shared::domain::ids::{ObjectKey, USERS_PREFIX};
 use shared::domain::lifecycle::rejected_expiry;
 use shared::domain::ownership::{Decision, ObjectInfo, adopt, decide};
 use shared::domain::record::{FileRecord, Outcome, Rejection, RejectionReason};
-use shared::domain::s3_event::decode_event_key;
 use shared::domain::sequencer::Sequencer;
 use shared::domain::sniff::{SNIFF_BYTES, is_checked};
 use shared::domain::time::whole_seconds;

@@ -19,7 +19,7 @@ use shared::domain::upload::{ByteSize, ContentType, Filename, Sha256Checksum, Up
 use shared::ports::{FileRecords, MemoryObjects, MemoryRecords, ObjectStore, StoreError};
 
 /// Limits no test reaches.
-const UNLIMITED: shared::domain::quota::QuotaLimits = shared::domain::quota::QuotaLimits {
+const UNLIMITED: shared::domain::lifecycle::QuotaLimits = shared::domain::lifecycle::QuotaLimits {
     max_bytes: u64::MAX / 4,
     max_files: u64::MAX / 4,
 };
@@ -350,7 +350,7 @@ async fn anything_else_under_users_is_removed() {
         w.objects.put(&bad, stored(1024, "image/png"));
         let mut event = event_json();
         event["Records"][0]["s3"]["object"]["key"] =
-            json!(shared::domain::s3_event::encode_event_key(&bad));
+            json!(record_ownership::event_key::encode_event_key(&bad));
         let report = handle(&w.deps, invocation(event)).await.unwrap();
         assert_eq!(
             report.records[0].outcome,

@@ -2,12 +2,11 @@
 //! descending query lists newest first), TTL attribute `expires_at`.
 //!
 //! Each owner's quota usage is one more item in the owner's partition, sort key
-//! [`USAGE_SORT_KEY`] (it sorts before every file id, and listings start after it). Every
-//! change of a record reads the record and the usage, applies the domain's rules, and
-//! writes both in one transaction, conditional on neither having changed since the read
-//! (the usage carries a version); a conflict re-reads and tries again. So parallel
-//! requests of one owner cannot overshoot the quota, and a record never exists without its
-//! bytes counted.
+//! [`USAGE_SORT_KEY`] (it sorts before every file id, and listings start after it), and
+//! each count ([`Counter`]) one more. This adapter is the ledger only: items mapped to and
+//! from records, usage and tallies, reads, and conditional writes (a record and its usage in
+//! one transaction, the usage carrying a version). What to write, and trying again when a
+//! write lost a race, is [`FileRecords`]'s own, written once for both stores.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,15 +16,16 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
 use super::errors::store_error;
 use super::sdk::SdkConfig;
-use crate::domain::counters::{Counted, Counter, Tally};
+use crate::domain::counters::{Counter, Tally};
 use crate::domain::ids::{FileId, ObjectKey, OwnerId};
-use crate::domain::lifecycle::{self, Change, Next};
-use crate::domain::quota::{QuotaLimits, Reservation, Usage};
+use crate::domain::lifecycle::{Reservation, Usage};
+use crate::domain::parts::Crc64Checksum;
 use crate::domain::record::{FileRecord, FileStatus, Rejection, UploadMode};
 use crate::domain::sequencer::Sequencer;
 use crate::domain::time::{parse_rfc3339, rfc3339};
-use crate::domain::upload::{ByteSize, ContentType, Crc64Checksum, Filename, Sha256Checksum};
-use crate::ports::{Applied, FileRecords, Page, StoreError};
+use crate::domain::upload::{ByteSize, ContentType, Filename, Sha256Checksum};
+use crate::ports::records::{Committed, UsageVersion};
+use crate::ports::{FileRecords, Page, StoreError};
 
 pub const PARTITION_KEY: &str = "owner_id";
 pub const SORT_KEY: &str = "file_id";
@@ -38,18 +38,6 @@ const COUNT: &str = "count";
 const WINDOW_ENDS: &str = "window_ends";
 /// Listings start here, after the usage item.
 const FIRST_FILE_ID: &str = "0";
-/// How often a change is tried when the record or the usage moved under it.
-const ATTEMPTS: u32 = 10;
-
-/// A random wait before attempt `attempt` (1…): up to 10 ms × 2^attempt, at most 1 s.
-fn backoff(attempt: u32) -> std::time::Duration {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let cap = (10u64 << attempt.min(7)).min(1000);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(attempt);
-    std::time::Duration::from_millis(hasher.finish() % cap + 1)
-}
-
 pub struct DynamoRecords {
     client: Client,
     table: String,
@@ -226,11 +214,11 @@ fn usage_from_item(item: &Item) -> Result<(Usage, u64), StoreError> {
     ))
 }
 
-/// Whether a conditional commit took effect.
-enum Committed {
-    Yes,
-    /// The record or the usage moved since the read: read again.
-    Moved,
+fn counter_key(owner: &OwnerId, counter: &Counter) -> Item {
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), s(owner.as_str())),
+        (SORT_KEY.to_owned(), s(counter.name())),
+    ])
 }
 
 fn usage_key(owner: &OwnerId) -> Item {
@@ -251,39 +239,6 @@ impl DynamoRecords {
             .await
             .map(|out| out.item)
             .map_err(|err| store_error(operation, &err))
-    }
-
-    /// Commit the record after a change and its owner's usage, conditional on neither
-    /// having moved since the read.
-    async fn commit(
-        &self,
-        owner: &OwnerId,
-        before: Option<&FileRecord>,
-        after: &FileRecord,
-        usage: &Usage,
-        version: Option<u64>,
-    ) -> Result<Committed, StoreError> {
-        let record_write = self.record_write(before, after)?;
-        let usage_write = self.usage_write(owner, usage, version)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(record_write)
-            .transact_items(usage_write)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Committed::Yes),
-            Err(err)
-                if err
-                    .as_service_error()
-                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
-            {
-                // The record or the usage moved since the read.
-                Ok(Committed::Moved)
-            }
-            Err(err) => Err(store_error("TransactWriteItems", &err)),
-        }
     }
 
     /// Write the record, on condition that it is as it was read.
@@ -336,7 +291,7 @@ impl DynamoRecords {
         &self,
         owner: &OwnerId,
         usage: &Usage,
-        version: Option<u64>,
+        version: UsageVersion,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut put = Put::builder()
             .table_name(&self.table)
@@ -358,46 +313,50 @@ impl DynamoRecords {
 
 #[async_trait]
 impl FileRecords for DynamoRecords {
-    async fn change(
+    async fn load_usage(&self, owner: &OwnerId) -> Result<(Usage, UsageVersion), StoreError> {
+        Ok(match self.read(usage_key(owner), "GetItem").await? {
+            Some(item) => {
+                let (usage, version) = usage_from_item(&item)?;
+                (usage, Some(version))
+            }
+            None => (Usage::default(), None),
+        })
+    }
+
+    /// One transaction: the record on condition that it is as read (its status and
+    /// sequencer), the usage on condition that it is at the version read.
+    async fn commit(
         &self,
-        owner: &OwnerId,
-        file_id: FileId,
-        change: Change<'_>,
-        limits: &QuotaLimits,
-    ) -> Result<Applied, StoreError> {
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                // Contenders that collided back off by different amounts (DynamoDB cancels
-                // every transaction of a conflict, not all but one).
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            let before = self.read(key(owner, file_id), "GetItem").await?;
-            let before = before.as_ref().map(from_item).transpose()?;
-            let now = chrono::Utc::now().timestamp();
-            let after = match lifecycle::next(&change, before.as_ref(), now)? {
-                Next::Done(applied) => return Ok(applied),
-                Next::Write(after) => *after,
-            };
-            let (mut usage, version) = match self.read(usage_key(owner), "GetItem").await? {
-                Some(item) => {
-                    let (usage, version) = usage_from_item(&item)?;
-                    (usage, Some(version))
-                }
-                None => (Usage::default(), None),
-            };
-            lifecycle::account(&mut usage, before.as_ref(), Some(&after), limits, now)
-                .map_err(StoreError::Quota)?;
-            match self
-                .commit(owner, before.as_ref(), &after, &usage, version)
-                .await?
+        before: Option<&FileRecord>,
+        after: &FileRecord,
+        usage: &Usage,
+        version: UsageVersion,
+    ) -> Result<Committed, StoreError> {
+        let record_write = self.record_write(before, after)?;
+        let usage_write = self.usage_write(after.owner(), usage, version)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(record_write)
+            .transact_items(usage_write)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Committed::Yes),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
             {
-                Committed::Yes => return Ok(Applied::Yes),
-                Committed::Moved => continue,
+                // The record or the usage moved since the read.
+                Ok(Committed::Moved)
             }
+            Err(err) => Err(store_error("TransactWriteItems", &err)),
         }
-        Err(StoreError::Unavailable(
-            "the record or its owner's usage kept changing; try again".into(),
-        ))
+    }
+
+    async fn pause(&self, wait: std::time::Duration) {
+        tokio::time::sleep(wait).await;
     }
 
     async fn get_stored(
@@ -455,82 +414,67 @@ impl FileRecords for DynamoRecords {
         Ok(Page { records, next })
     }
 
-    async fn count(
+    async fn load_tally(
         &self,
         owner: &OwnerId,
         counter: &Counter,
-        now: i64,
-    ) -> Result<Counted, StoreError> {
-        let counter_key = HashMap::from([
-            (PARTITION_KEY.to_owned(), s(owner.as_str())),
-            (SORT_KEY.to_owned(), s(counter.name())),
-        ]);
+    ) -> Result<Option<Tally>, StoreError> {
         let number = |item: &Item, name: &str| -> Result<i64, StoreError> {
             item.get(name)
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse().ok())
                 .ok_or_else(|| StoreError::Failed(format!("count item without a usable {name}")))
         };
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            let stored = match self.read(counter_key.clone(), "GetItem").await? {
-                Some(item) => Some(Tally {
-                    count: u64::try_from(number(&item, COUNT)?).unwrap_or(0),
-                    window_ends: number(&item, WINDOW_ENDS)?,
-                }),
-                None => None,
-            };
-            let counted = counter.count(stored, now);
-            let Counted::Yes(tally) = counted else {
-                return Ok(counted);
-            };
-            let mut item = counter_key.clone();
-            item.insert(COUNT.to_owned(), n(tally.count));
-            item.insert(WINDOW_ENDS.to_owned(), n(tally.window_ends));
-            // Kept a day past its window, then DynamoDB's TTL removes it.
-            item.insert(
-                TTL_ATTRIBUTE.to_owned(),
-                n(tally.window_ends.saturating_add(86_400)),
-            );
-            let put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item));
-            let put = match stored {
-                None => put
-                    .condition_expression("attribute_not_exists(#pk)")
-                    .expression_attribute_names("#pk", PARTITION_KEY),
-                Some(old) => put
-                    .condition_expression("#c = :c AND #w = :w")
-                    .expression_attribute_names("#c", COUNT)
-                    .expression_attribute_names("#w", WINDOW_ENDS)
-                    .expression_attribute_values(":c", n(old.count))
-                    .expression_attribute_values(":w", n(old.window_ends)),
-            };
-            match put.send().await {
-                Ok(_) => return Ok(Counted::Yes(tally)),
-                Err(err)
-                    if err
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    continue;
-                }
-                Err(err) => return Err(store_error("PutItem", &err)),
-            }
+        match self.read(counter_key(owner, counter), "GetItem").await? {
+            Some(item) => Ok(Some(Tally {
+                count: u64::try_from(number(&item, COUNT)?).unwrap_or(0),
+                window_ends: number(&item, WINDOW_ENDS)?,
+            })),
+            None => Ok(None),
         }
-        Err(StoreError::Unavailable(
-            "the count kept changing; try again".into(),
-        ))
     }
 
-    async fn usage(&self, owner: &OwnerId) -> Result<Usage, StoreError> {
-        match self.read(usage_key(owner), "GetItem").await? {
-            Some(item) => usage_from_item(&item).map(|(usage, _)| usage),
-            None => Ok(Usage::default()),
+    async fn commit_tally(
+        &self,
+        owner: &OwnerId,
+        counter: &Counter,
+        before: Option<Tally>,
+        after: Tally,
+    ) -> Result<Committed, StoreError> {
+        let mut item = counter_key(owner, counter);
+        item.insert(COUNT.to_owned(), n(after.count));
+        item.insert(WINDOW_ENDS.to_owned(), n(after.window_ends));
+        // Kept a day past its window, then DynamoDB's TTL removes it.
+        item.insert(
+            TTL_ATTRIBUTE.to_owned(),
+            n(after.window_ends.saturating_add(86_400)),
+        );
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = match before {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY),
+            Some(old) => put
+                .condition_expression("#c = :c AND #w = :w")
+                .expression_attribute_names("#c", COUNT)
+                .expression_attribute_names("#w", WINDOW_ENDS)
+                .expression_attribute_values(":c", n(old.count))
+                .expression_attribute_values(":w", n(old.window_ends)),
+        };
+        match put.send().await {
+            Ok(_) => Ok(Committed::Yes),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Committed::Moved)
+            }
+            Err(err) => Err(store_error("PutItem", &err)),
         }
     }
 }
@@ -583,7 +527,8 @@ mod tests {
 
     #[test]
     fn multipart_records_and_usage_round_trip() {
-        use crate::domain::upload::{MultipartRequest, PartPlan, UploadRequest};
+        use crate::domain::parts::{MultipartRequest, PartPlan};
+        use crate::domain::upload::UploadRequest;
         let request = MultipartRequest {
             upload: UploadRequest {
                 filename: Filename::parse("big.bin").unwrap(),

@@ -11,7 +11,8 @@ use aws_sdk_s3::types::{
 use super::errors::store_error;
 use super::sdk::SdkConfig;
 use crate::domain::ownership::{FILENAME_METADATA, ObjectInfo, SERVED_HEADERS};
-use crate::domain::upload::{ByteSize, Crc64Checksum, UploadRequest};
+use crate::domain::parts::Crc64Checksum;
+use crate::domain::upload::{ByteSize, UploadRequest};
 use crate::ports::{
     CompletedPart, Completion, MultipartUploads, ObjectStore, StoreError, Unfinished, UploadedPart,
 };

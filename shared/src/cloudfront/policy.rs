@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::domain::pyjson::push_json_string;
+use crate::pyjson::push_json_string;
 
 pub use crate::domain::view::MAX_EPOCH_TIME;
 

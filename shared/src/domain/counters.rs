@@ -4,15 +4,6 @@
 //! rule is here; a store keeps each count beside the owner's records
 //! ([`crate::ports::FileRecords::count`]) and commits the next one conditionally.
 
-use super::config::{ConfigError, Env, bounded, parsed_or};
-
-/// `CREDENTIALS_MAX_OBJECTS` (default 100, 1 to 10,000): how many objects one set of
-/// temporary credentials may add. The upload function tells the client; record-ownership
-/// enforces it.
-pub fn credentials_max_objects(env: &dyn Env) -> Result<u64, ConfigError> {
-    parsed_or(env, "CREDENTIALS_MAX_OBJECTS", 100, bounded(1, 10_000))
-}
-
 /// One kind of count: its name (a sort key of the owner's partition, before every file
 /// id), how many fit in a window, and how long a window lasts from the first count in it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,7 +17,11 @@
 use std::fmt::Write as _;
 
 use super::ids::{OwnerId, USERS_PREFIX};
-use super::pyjson::push_json_string;
+
+/// `text` as a JSON string.
+fn json_string(text: String) -> String {
+    serde_json::Value::String(text).to_string()
+}
 
 /// STS refuses session policies longer than this (plaintext characters).
 pub const MAX_SESSION_POLICY_CHARS: usize = 2048;
@@ -59,11 +63,7 @@ pub fn session_policy(
     owner: &OwnerId,
     require_if_none_match: bool,
 ) -> Result<String, PolicyTooLong> {
-    let arn = |tail: &str| {
-        let mut out = String::new();
-        push_json_string(&mut out, &format!("arn:{partition}:s3:::{bucket}/{tail}"));
-        out
-    };
+    let arn = |tail: &str| json_string(format!("arn:{partition}:s3:::{bucket}/{tail}"));
     let prefix = owner.prefix();
     let actions = ACTIONS
         .iter()
@@ -96,11 +96,7 @@ pub fn session_policy(
     .iter()
     // In any bucket: a deny broader than the session's one bucket costs nothing, and leaving
     // the bucket's name out keeps the longest owner's policy within STS's limit.
-    .map(|tail| {
-        let mut out = String::new();
-        push_json_string(&mut out, &format!("arn:{partition}:s3:::*/{tail}"));
-        out
-    })
+    .map(|tail| json_string(format!("arn:{partition}:s3:::*/{tail}")))
     .collect::<Vec<_>>()
     .join(",");
     let _ = write!(

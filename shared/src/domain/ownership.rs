@@ -733,10 +733,10 @@ mod tests {
     fn a_declared_crc64nvme_must_be_the_objects() {
         let mut r = record(FileStatus::Pending, None);
         r.sha256 = None;
-        r.crc64nvme = Some(crate::domain::upload::Crc64Checksum::from_value(7));
+        r.crc64nvme = Some(crate::domain::parts::Crc64Checksum::from_value(7));
         let other = ObjectInfo {
             crc64nvme: Some(
-                crate::domain::upload::Crc64Checksum::from_value(8)
+                crate::domain::parts::Crc64Checksum::from_value(8)
                     .as_str()
                     .into(),
             ),
@@ -749,7 +749,7 @@ mod tests {
         ));
         let same = ObjectInfo {
             crc64nvme: Some(
-                crate::domain::upload::Crc64Checksum::from_value(7)
+                crate::domain::parts::Crc64Checksum::from_value(7)
                     .as_str()
                     .into(),
             ),

@@ -11,10 +11,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::ids::{FileId, ObjectKey, OwnerId};
+use super::parts::{Crc64Checksum, MultipartRequest};
 use super::sequencer::Sequencer;
-use super::upload::{
-    ByteSize, ContentType, Crc64Checksum, Filename, MultipartRequest, Sha256Checksum, UploadRequest,
-};
+use super::upload::{ByteSize, ContentType, Filename, Sha256Checksum, UploadRequest};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -8,22 +8,16 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use serde::Deserialize;
 
-use super::config::{ConfigError, Env, bounded, parsed_or, required};
 use super::ids::FileId;
 
 /// The longest filename we keep, in characters (Unicode scalar values).
 pub const MAX_FILENAME_CHARS: usize = 255;
-const MIB: u64 = 1024 * 1024;
+pub(crate) const MIB: u64 = 1024 * 1024;
 /// S3's limit for a single PUT (or browser POST): 5 GiB.
 pub const MAX_SINGLE_PUT_BYTES: u64 = 5 * 1024 * MIB;
 /// S3's limit for one object, made by multipart upload: 5 TiB.
 pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * MIB;
-/// S3's bounds on a multipart part (the last part may be smaller), and on their number.
-pub const MIN_PART_BYTES: u64 = 5 * MIB;
-pub const MAX_PART_BYTES: u64 = 5 * 1024 * MIB;
-pub const MAX_PARTS: u64 = 10_000;
 
 /// The display name the user chose. Stored in the record, never part of an object key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,32 +268,6 @@ impl Sha256Checksum {
     }
 }
 
-/// A full-object CRC64NVME, base64 of its 8 bytes, as S3's `x-amz-checksum-crc64nvme`
-/// carries it: what S3 checks a completed multipart upload against.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Crc64Checksum(String);
-
-impl Crc64Checksum {
-    pub fn parse(text: &str) -> Result<Self, UploadError> {
-        match STANDARD.decode(text) {
-            Ok(bytes) if bytes.len() == 8 && STANDARD.encode(&bytes) == text => {
-                Ok(Self(text.to_owned()))
-            }
-            _ => Err(UploadError::Crc64(
-                "crc64nvme must be the base64 of an 8-byte CRC64NVME (12 characters)".into(),
-            )),
-        }
-    }
-
-    pub fn from_value(crc: u64) -> Self {
-        Self(STANDARD.encode(crc.to_be_bytes()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 /// How the bytes travel to S3; each way has its own size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Transfer {
@@ -318,69 +286,6 @@ impl Transfer {
     }
 }
 
-/// How a multipart upload is cut: `part_count` parts of `part_size` bytes, the last one
-/// holding what is left.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PartPlan {
-    pub part_size: u64,
-    pub part_count: u32,
-}
-
-impl PartPlan {
-    /// Plan `size` bytes in parts of `proposed` bytes (the client's choice, checked), or
-    /// of the smallest whole number of MiB, at least 5 MiB, that needs at most 10,000 parts.
-    pub fn new(size: ByteSize, proposed: Option<u64>) -> Result<Self, UploadError> {
-        let size = size.get();
-        let fewest = size.div_ceil(MAX_PARTS);
-        let part_size = match proposed {
-            Some(part) if (MIN_PART_BYTES..=MAX_PART_BYTES).contains(&part) && part >= fewest => {
-                part
-            }
-            Some(part) => {
-                return Err(UploadError::PartSize(format!(
-                    "part_size {part} is not allowed: parts are {MIN_PART_BYTES} to {MAX_PART_BYTES} bytes, and {size} bytes in at most {MAX_PARTS} parts need at least {} bytes each",
-                    fewest.max(MIN_PART_BYTES)
-                )));
-            }
-            None => fewest.div_ceil(MIB).max(5) * MIB,
-        };
-        let part_count = u32::try_from(size.div_ceil(part_size).max(1))
-            .map_err(|_| UploadError::PartSize("too many parts".into()))?;
-        Ok(Self {
-            part_size,
-            part_count,
-        })
-    }
-
-    /// The plan of an upload already made with parts of `part_size`.
-    pub fn of(size: ByteSize, part_size: u64) -> Self {
-        let part_size = part_size.max(1);
-        Self {
-            part_size,
-            part_count: u32::try_from(size.get().div_ceil(part_size).max(1)).unwrap_or(u32::MAX),
-        }
-    }
-
-    /// The part numbers of the page starting at `from`, at most `per_page` of them; `None`
-    /// when `from` is not a part number.
-    pub fn page(&self, from: u32, per_page: u32) -> Option<std::ops::RangeInclusive<u32>> {
-        (1..=self.part_count).contains(&from).then(|| {
-            from..=from
-                .saturating_add(per_page.max(1) - 1)
-                .min(self.part_count)
-        })
-    }
-
-    /// The size of part `number` (1-based) of an object of `size` bytes.
-    pub fn part_len(&self, number: u32, size: ByteSize) -> u64 {
-        if number < self.part_count {
-            self.part_size
-        } else {
-            size.get() - u64::from(self.part_count - 1) * self.part_size
-        }
-    }
-}
-
 /// The rules set by the stack's configuration.
 #[derive(Clone, Debug)]
 pub struct UploadRules {
@@ -389,54 +294,6 @@ pub struct UploadRules {
     /// Script-capable types the operator opted in to by name (`ACTIVE_CONTENT_TYPES`); every
     /// other one is refused whatever `allowed_types` says.
     pub active_types: Vec<String>,
-}
-
-impl UploadRules {
-    /// `ALLOWED_CONTENT_TYPES` (required, comma-separated) and `MAX_UPLOAD_BYTES` (default
-    /// 100 MiB, at most 5 TiB).
-    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
-        let name = "ALLOWED_CONTENT_TYPES";
-        let allowed_types = required(env, name)?
-            .split(',')
-            .filter(|t| !t.trim().is_empty())
-            .map(ContentTypeRule::parse)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|why| ConfigError::Malformed { name, why })?;
-        if allowed_types.is_empty() {
-            return Err(ConfigError::Malformed {
-                name,
-                why: "lists no media type".into(),
-            });
-        }
-        let name = "ACTIVE_CONTENT_TYPES";
-        let active_types = env
-            .get(name)
-            .unwrap_or_default()
-            .split(',')
-            .filter(|t| !t.trim().is_empty())
-            .map(|t| {
-                let parsed = ContentType::parse(t.trim()).map_err(|e| e.to_string())?;
-                if !is_script_capable(parsed.essence()) {
-                    return Err(format!(
-                        "{} is not a script-capable type: the allow-list is enough",
-                        parsed.essence()
-                    ));
-                }
-                Ok(parsed.essence().to_owned())
-            })
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(|why| ConfigError::Malformed { name, why })?;
-        Ok(Self {
-            allowed_types,
-            max_bytes: parsed_or(
-                env,
-                "MAX_UPLOAD_BYTES",
-                100 * MIB,
-                bounded(1, MAX_OBJECT_BYTES),
-            )?,
-            active_types,
-        })
-    }
 }
 
 /// Why an upload request was refused; each maps to one error code of the API contract.
@@ -473,17 +330,6 @@ pub enum UploadError {
     PartSize(String),
 }
 
-/// The JSON body of `POST /uploads`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UploadRequestBody {
-    pub filename: String,
-    pub content_type: String,
-    pub size: u64,
-    #[serde(default)]
-    pub sha256: Option<String>,
-}
-
 /// A checked upload request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UploadRequest {
@@ -493,73 +339,27 @@ pub struct UploadRequest {
     pub sha256: Option<Sha256Checksum>,
 }
 
-/// The JSON body of `POST /uploads/multipart`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MultipartRequestBody {
-    pub filename: String,
-    pub content_type: String,
-    pub size: u64,
-    /// The client's part size, if it has one (Uppy chooses its own).
-    #[serde(default)]
-    pub part_size: Option<u64>,
-    /// The whole file's CRC64NVME: S3 then checks the completed object against it.
-    #[serde(default)]
-    pub crc64nvme: Option<String>,
-}
-
-/// A checked multipart request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MultipartRequest {
-    pub upload: UploadRequest,
-    pub plan: PartPlan,
-    pub crc64nvme: Option<Crc64Checksum>,
-}
-
 impl UploadRules {
-    /// Check a request body (a presigned PUT's or a POST form's) against these rules.
-    pub fn check(&self, body: &UploadRequestBody) -> Result<UploadRequest, UploadError> {
-        let filename = Filename::parse(&body.filename)?;
-        let content_type = ContentType::parse(&body.content_type)?;
-        let size = ByteSize::new(body.size);
+    /// Check what a caller asks to upload in one request (a presigned PUT or a POST form),
+    /// field by field as sent, against these rules: each field is parsed into its type, then
+    /// the type and size admitted, then the checksum parsed.
+    pub fn check(
+        &self,
+        filename: &str,
+        content_type: &str,
+        size: u64,
+        sha256: Option<&str>,
+    ) -> Result<UploadRequest, UploadError> {
+        let filename = Filename::parse(filename)?;
+        let content_type = ContentType::parse(content_type)?;
+        let size = ByteSize::new(size);
         self.admit(&content_type, size, Transfer::Single)?;
-        let sha256 = body
-            .sha256
-            .as_deref()
-            .map(Sha256Checksum::parse)
-            .transpose()?;
+        let sha256 = sha256.map(Sha256Checksum::parse).transpose()?;
         Ok(UploadRequest {
             filename,
             content_type,
             size,
             sha256,
-        })
-    }
-
-    /// Check a multipart request against these rules and plan its parts.
-    pub fn check_multipart(
-        &self,
-        body: &MultipartRequestBody,
-    ) -> Result<MultipartRequest, UploadError> {
-        let filename = Filename::parse(&body.filename)?;
-        let content_type = ContentType::parse(&body.content_type)?;
-        let size = ByteSize::new(body.size);
-        self.admit(&content_type, size, Transfer::Multipart)?;
-        let plan = PartPlan::new(size, body.part_size)?;
-        let crc64nvme = body
-            .crc64nvme
-            .as_deref()
-            .map(Crc64Checksum::parse)
-            .transpose()?;
-        Ok(MultipartRequest {
-            upload: UploadRequest {
-                filename,
-                content_type,
-                size,
-                sha256: None,
-            },
-            plan,
-            crc64nvme,
         })
     }
 
@@ -646,12 +446,26 @@ mod tests {
         }
     }
 
-    fn body(filename: &str, content_type: &str, size: u64) -> UploadRequestBody {
-        UploadRequestBody {
-            filename: filename.into(),
-            content_type: content_type.into(),
+    /// A request's fields, as a route hands them over.
+    struct Body {
+        filename: &'static str,
+        content_type: &'static str,
+        size: u64,
+        sha256: Option<&'static str>,
+    }
+
+    fn body(filename: &'static str, content_type: &'static str, size: u64) -> Body {
+        Body {
+            filename,
+            content_type,
             size,
             sha256: None,
+        }
+    }
+
+    impl UploadRules {
+        fn check_body(&self, body: &Body) -> Result<UploadRequest, UploadError> {
+            self.check(body.filename, body.content_type, body.size, body.sha256)
         }
     }
 
@@ -693,14 +507,14 @@ mod tests {
     #[test]
     fn allow_list_supports_families() {
         let r = rules();
-        assert!(r.check(&body("a.png", "image/png", 10)).is_ok());
-        assert!(r.check(&body("a.webp", "IMAGE/WEBP", 10)).is_ok());
+        assert!(r.check_body(&body("a.png", "image/png", 10)).is_ok());
+        assert!(r.check_body(&body("a.webp", "IMAGE/WEBP", 10)).is_ok());
         assert!(
-            r.check(&body("a.txt", "text/plain; charset=utf-8", 10))
+            r.check_body(&body("a.txt", "text/plain; charset=utf-8", 10))
                 .is_ok()
         );
         assert_eq!(
-            r.check(&body("a.html", "text/html", 10)),
+            r.check_body(&body("a.html", "text/html", 10)),
             Err(UploadError::TypeNotAllowed {
                 got: "text/html".into(),
                 allowed: "image/*, application/pdf, text/plain".into()
@@ -716,7 +530,7 @@ mod tests {
             "text/plain; charset=utf-8",
             "text/plain;CHARSET=us-ascii",
         ] {
-            assert!(r.check(&body("a.txt", ok, 10)).is_ok(), "{ok}");
+            assert!(r.check_body(&body("a.txt", ok, 10)).is_ok(), "{ok}");
         }
         for (hidden, parameter) in [
             // A second media type hidden in a quoted value: browsers keep the last one.
@@ -729,7 +543,7 @@ mod tests {
             ("image/png; name=x", "name=x"),
         ] {
             assert_eq!(
-                r.check(&body("a.png", hidden, 10)),
+                r.check_body(&body("a.png", hidden, 10)),
                 Err(UploadError::ParameterNotAccepted(parameter.into())),
                 "{hidden}"
             );
@@ -740,12 +554,12 @@ mod tests {
     fn sizes_are_bounded() {
         let r = rules();
         assert_eq!(
-            r.check(&body("a.png", "image/png", 0)),
+            r.check_body(&body("a.png", "image/png", 0)),
             Err(UploadError::EmptyFile)
         );
-        assert!(r.check(&body("a.png", "image/png", 1000)).is_ok());
+        assert!(r.check_body(&body("a.png", "image/png", 1000)).is_ok());
         assert_eq!(
-            r.check(&body("a.png", "image/png", 1001)),
+            r.check_body(&body("a.png", "image/png", 1001)),
             Err(UploadError::TooLarge {
                 size: 1001,
                 max: 1000,
@@ -782,22 +596,30 @@ mod tests {
             "application/javascript",
             "text/css",
         ] {
-            let err = everything.check(&body("x", active, 10)).unwrap_err();
+            let err = everything.check_body(&body("x", active, 10)).unwrap_err();
             assert_eq!(err, UploadError::ActiveContent(active.into()), "{active}");
         }
-        assert!(everything.check(&body("a.png", "image/png", 10)).is_ok());
+        assert!(
+            everything
+                .check_body(&body("a.png", "image/png", 10))
+                .is_ok()
+        );
         let svg = UploadRules {
             active_types: vec!["image/svg+xml".into()],
             ..everything
         };
-        assert!(svg.check(&body("a.svg", "image/svg+xml", 10)).is_ok());
-        assert!(svg.check(&body("a.html", "text/html", 10)).is_err());
+        assert!(svg.check_body(&body("a.svg", "image/svg+xml", 10)).is_ok());
+        assert!(svg.check_body(&body("a.html", "text/html", 10)).is_err());
         // Named and in the allow-list (image/* covers it): allowed.
         let narrow = UploadRules {
             active_types: vec!["image/svg+xml".into()],
             ..rules()
         };
-        assert!(narrow.check(&body("a.svg", "image/svg+xml", 10)).is_ok());
+        assert!(
+            narrow
+                .check_body(&body("a.svg", "image/svg+xml", 10))
+                .is_ok()
+        );
         // Named but not in the allow-list: still refused, as any type the list leaves out.
         let pdf_only = UploadRules {
             allowed_types: vec![ContentTypeRule::parse("application/pdf").unwrap()],
@@ -805,103 +627,9 @@ mod tests {
             ..rules()
         };
         assert!(matches!(
-            pdf_only.check(&body("a.svg", "image/svg+xml", 10)),
+            pdf_only.check_body(&body("a.svg", "image/svg+xml", 10)),
             Err(UploadError::TypeNotAllowed { .. })
         ));
-        let env = [
-            ("ALLOWED_CONTENT_TYPES", "*/*"),
-            ("ACTIVE_CONTENT_TYPES", "image/svg+xml, text/html"),
-        ];
-        assert_eq!(
-            UploadRules::from_env(&env).unwrap().active_types,
-            ["image/svg+xml", "text/html"]
-        );
-        let passive = [
-            ("ALLOWED_CONTENT_TYPES", "*/*"),
-            ("ACTIVE_CONTENT_TYPES", "image/png"),
-        ];
-        assert!(
-            UploadRules::from_env(&passive).is_err(),
-            "only script-capable types"
-        );
-    }
-
-    #[test]
-    fn single_requests_stop_at_5_gib_and_point_to_multipart() {
-        let rules = UploadRules {
-            max_bytes: MAX_OBJECT_BYTES,
-            ..rules()
-        };
-        let big = body("a.png", "image/png", MAX_SINGLE_PUT_BYTES + 1);
-        let err = rules.check(&big).unwrap_err();
-        assert!(
-            err.to_string().ends_with("use POST /uploads/multipart"),
-            "{err}"
-        );
-        let multipart = MultipartRequestBody {
-            filename: "a.png".into(),
-            content_type: "image/png".into(),
-            size: MAX_SINGLE_PUT_BYTES + 1,
-            part_size: None,
-            crc64nvme: None,
-        };
-        assert!(rules.check_multipart(&multipart).is_ok());
-        let too_big = MultipartRequestBody {
-            size: MAX_OBJECT_BYTES + 1,
-            ..multipart
-        };
-        assert!(matches!(
-            rules.check_multipart(&too_big),
-            Err(UploadError::TooLarge { hint: "", .. })
-        ));
-    }
-
-    #[test]
-    fn parts_are_5_mib_to_5_gib_and_at_most_10000() {
-        let plan = |size: u64, proposed| PartPlan::new(ByteSize::new(size), proposed);
-        assert_eq!(
-            plan(12 * MIB, None),
-            Ok(PartPlan {
-                part_size: 5 * MIB,
-                part_count: 3
-            })
-        );
-        let p = plan(12 * MIB, None).unwrap();
-        assert_eq!(
-            (1..=3)
-                .map(|n| p.part_len(n, ByteSize::new(12 * MIB)))
-                .collect::<Vec<_>>(),
-            [5 * MIB, 5 * MIB, 2 * MIB]
-        );
-        assert_eq!(plan(1, None).unwrap().part_count, 1);
-        // 5 TiB needs parts of at least 525 MiB (rounded up to whole MiB) to stay in 10,000.
-        let huge = plan(MAX_OBJECT_BYTES, None).unwrap();
-        assert!(u64::from(huge.part_count) <= MAX_PARTS);
-        assert_eq!(huge.part_size % MIB, 0);
-        assert_eq!(plan(12 * MIB, Some(6 * MIB)).unwrap().part_count, 2);
-        for bad in [MIN_PART_BYTES - 1, MAX_PART_BYTES + 1] {
-            assert!(matches!(
-                plan(12 * MIB, Some(bad)),
-                Err(UploadError::PartSize(_))
-            ));
-        }
-        // A proposal that would need more than 10,000 parts.
-        assert!(plan(MAX_OBJECT_BYTES, Some(MIN_PART_BYTES)).is_err());
-        let p = PartPlan::of(ByteSize::new(250 * MIB), 5 * MIB);
-        assert_eq!(p.part_count, 50);
-        assert_eq!(p.page(1, 20), Some(1..=20));
-        assert_eq!(p.page(41, 20), Some(41..=50));
-        assert_eq!(p.page(0, 20), None);
-        assert_eq!(p.page(51, 20), None);
-    }
-
-    #[test]
-    fn crc64_checksums_are_8_bytes_of_base64() {
-        let crc = Crc64Checksum::from_value(0x1234_5678_9abc_def0);
-        assert_eq!(crc.as_str().len(), 12);
-        assert_eq!(Crc64Checksum::parse(crc.as_str()), Ok(crc.clone()));
-        assert!(Crc64Checksum::parse("AAAA").is_err());
-        assert!(Crc64Checksum::parse(&STANDARD.encode([0u8; 32])).is_err());
     }
 
     #[test]
@@ -913,5 +641,25 @@ mod tests {
         assert_eq!(ContentTypeRule::parse("*/*"), Ok(ContentTypeRule::Any));
         assert!(ContentTypeRule::parse("*/png").is_err());
         assert!(ContentTypeRule::parse("image").is_err());
+    }
+
+    #[test]
+    fn single_requests_stop_at_5_gib_and_point_to_multipart() {
+        let rules = UploadRules {
+            max_bytes: MAX_OBJECT_BYTES,
+            ..rules()
+        };
+        let big = body("a.png", "image/png", MAX_SINGLE_PUT_BYTES + 1);
+        let err = rules.check_body(&big).unwrap_err();
+        assert!(
+            err.to_string().ends_with("use POST /uploads/multipart"),
+            "{err}"
+        );
+        let multipart = |size| rules.check_multipart("a.png", "image/png", size, None, None);
+        assert!(multipart(MAX_SINGLE_PUT_BYTES + 1).is_ok());
+        assert!(matches!(
+            multipart(MAX_OBJECT_BYTES + 1),
+            Err(UploadError::TooLarge { hint: "", .. })
+        ));
     }
 }

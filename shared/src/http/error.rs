@@ -13,7 +13,7 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use super::response::json_response;
-use crate::domain::quota::QuotaExceeded;
+use crate::domain::lifecycle::QuotaExceeded;
 use crate::domain::upload::UploadError;
 use crate::domain::view::{ExpiresInError, ViewConditionError};
 use crate::ports::StoreError;

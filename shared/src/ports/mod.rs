@@ -16,8 +16,8 @@ pub use objects::{MemoryObjects, ObjectStore};
 pub use records::{Applied, FileRecords, MemoryRecords, Page};
 pub use secrets::{SecretSource, StaticSecret};
 
+use crate::domain::lifecycle::QuotaExceeded;
 use crate::domain::lifecycle::Refusal;
-use crate::domain::quota::QuotaExceeded;
 
 /// Why a store call failed, in the two kinds a caller acts on differently.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::StoreError;
-use crate::domain::upload::{Crc64Checksum, UploadRequest};
+use crate::domain::parts::Crc64Checksum;
+use crate::domain::upload::UploadRequest;
 
 /// A part S3 holds.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -23,8 +23,8 @@ use chrono::{DateTime, Utc};
 
 use super::presign::{BucketLocation, PresignError, signable};
 use crate::domain::ids::ObjectKey;
-use crate::domain::pyjson::{ITEM, KEY, push_json_string};
 use crate::domain::upload::UploadRequest;
+use crate::pyjson::{ITEM, KEY, push_json_string};
 
 /// The metadata field every form sets: the filename ([`Filename::to_metadata`]).
 ///

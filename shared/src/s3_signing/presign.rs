@@ -1,4 +1,5 @@
-//! S3 presigned PUT URLs, signed with aws-sigv4 directly.
+//! S3 presigned PUT URLs, signed with aws-sigv4 directly, and the credentials they are signed
+//! with: on Lambda, the function role's temporary credentials, which a URL cannot outlive.
 //!
 //! Why not `aws-sdk-s3`'s `presigned()`: we need to know, not hope, that Content-Type,
 //! Content-Length, `If-None-Match: *` and the checksum are inside `X-Amz-SignedHeaders`
@@ -11,6 +12,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
     PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
     UriPathNormalizationMode, sign,
@@ -19,6 +21,7 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use chrono::{DateTime, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio::sync::RwLock;
 
 use crate::domain::ids::ObjectKey;
 use crate::domain::upload::UploadRequest;
@@ -295,6 +298,45 @@ pub fn presign(
     }
     let expires_at = DateTime::<Utc>::from(now + ttl);
     Ok(SignedUrl { url, expires_at })
+}
+
+/// The signing credentials, resolved once and reused until they near their expiry.
+pub struct SigningCredentials {
+    provider: SharedCredentialsProvider,
+    cached: RwLock<Option<Credentials>>,
+}
+
+/// Refresh credentials this long before they expire, so URLs are not cut short.
+const REFRESH_MARGIN: Duration = Duration::from_secs(300);
+
+impl SigningCredentials {
+    pub fn new(provider: SharedCredentialsProvider) -> Self {
+        Self {
+            provider,
+            cached: RwLock::new(None),
+        }
+    }
+
+    fn fresh(credentials: &Credentials) -> bool {
+        credentials
+            .expiry()
+            .is_none_or(|expiry| expiry > SystemTime::now() + REFRESH_MARGIN)
+    }
+
+    pub async fn get(&self) -> Result<Credentials, PresignError> {
+        if let Some(credentials) = self.cached.read().await.as_ref()
+            && Self::fresh(credentials)
+        {
+            return Ok(credentials.clone());
+        }
+        let credentials = self
+            .provider
+            .provide_credentials()
+            .await
+            .map_err(|e| PresignError::Credentials(e.to_string()))?;
+        *self.cached.write().await = Some(credentials.clone());
+        Ok(credentials)
+    }
 }
 
 #[cfg(test)]

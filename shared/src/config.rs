@@ -1,9 +1,15 @@
-//! Reading configuration from the environment once, at start.
+//! Reading configuration from the environment once, at start: the parsers every function's
+//! `config.rs` uses, and what the domain's rules read (the upload rules, the quota, the
+//! per-credential object limit).
 //!
 //! A missing or malformed variable is an error naming it, so the function stops at start
 //! with a message that says what to fix, instead of failing on some later request.
 
 use std::str::FromStr;
+
+use crate::domain::active_content::is_script_capable;
+use crate::domain::lifecycle::QuotaLimits;
+use crate::domain::upload::{ContentType, ContentTypeRule, MAX_OBJECT_BYTES, MIB, UploadRules};
 
 #[derive(Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -134,6 +140,78 @@ fn endpoint(env: &dyn Env, names: [&'static str; 2]) -> Result<Option<String>, C
     Ok(None)
 }
 
+// ---- What the domain's rules read from the environment.
+
+impl UploadRules {
+    /// `ALLOWED_CONTENT_TYPES` (required, comma-separated) and `MAX_UPLOAD_BYTES` (default
+    /// 100 MiB, at most 5 TiB).
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        let name = "ALLOWED_CONTENT_TYPES";
+        let allowed_types = required(env, name)?
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(ContentTypeRule::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|why| ConfigError::Malformed { name, why })?;
+        if allowed_types.is_empty() {
+            return Err(ConfigError::Malformed {
+                name,
+                why: "lists no media type".into(),
+            });
+        }
+        let name = "ACTIVE_CONTENT_TYPES";
+        let active_types = env
+            .get(name)
+            .unwrap_or_default()
+            .split(',')
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| {
+                let parsed = ContentType::parse(t.trim()).map_err(|e| e.to_string())?;
+                if !is_script_capable(parsed.essence()) {
+                    return Err(format!(
+                        "{} is not a script-capable type: the allow-list is enough",
+                        parsed.essence()
+                    ));
+                }
+                Ok(parsed.essence().to_owned())
+            })
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(|why| ConfigError::Malformed { name, why })?;
+        Ok(Self {
+            allowed_types,
+            max_bytes: parsed_or(
+                env,
+                "MAX_UPLOAD_BYTES",
+                100 * MIB,
+                bounded(1, MAX_OBJECT_BYTES),
+            )?,
+            active_types,
+        })
+    }
+}
+
+impl QuotaLimits {
+    /// `QUOTA_BYTES` (default 10 GiB) and `QUOTA_FILES` (default 10,000).
+    pub fn from_env(env: &dyn Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_bytes: parsed_or(
+                env,
+                "QUOTA_BYTES",
+                10 * 1024 * 1024 * 1024,
+                bounded(1, u64::MAX / 2),
+            )?,
+            max_files: parsed_or(env, "QUOTA_FILES", 10_000, bounded(1, 1_000_000))?,
+        })
+    }
+}
+
+/// `CREDENTIALS_MAX_OBJECTS` (default 100, 1 to 10,000): how many objects one set of
+/// temporary credentials may add. The upload function tells the client; record-ownership
+/// enforces it.
+pub fn credentials_max_objects(env: &dyn Env) -> Result<u64, ConfigError> {
+    parsed_or(env, "CREDENTIALS_MAX_OBJECTS", 100, bounded(1, 10_000))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +266,25 @@ mod tests {
         );
         let err = s3_endpoint(&[("AWS_ENDPOINT_URL_S3", "127.0.0.1:2")]).unwrap_err();
         assert!(err.to_string().contains("AWS_ENDPOINT_URL_S3"), "{err}");
+    }
+
+    #[test]
+    fn active_content_types_are_script_capable_ones() {
+        let env = [
+            ("ALLOWED_CONTENT_TYPES", "*/*"),
+            ("ACTIVE_CONTENT_TYPES", "image/svg+xml, text/html"),
+        ];
+        assert_eq!(
+            UploadRules::from_env(&env).unwrap().active_types,
+            ["image/svg+xml", "text/html"]
+        );
+        let passive = [
+            ("ALLOWED_CONTENT_TYPES", "*/*"),
+            ("ACTIVE_CONTENT_TYPES", "image/png"),
+        ];
+        assert!(
+            UploadRules::from_env(&passive).is_err(),
+            "only script-capable types"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Reading S3 event notifications at the edge: the object key arrives URL-encoded the way
-//! HTML forms are (`+` for a space, `%XX` for other bytes) and is decoded exactly once.
+//! The object key of an S3 event notification, read at the edge: it arrives URL-encoded the
+//! way HTML forms are (`+` for a space, `%XX` for other bytes) and is decoded exactly once.
 
 use percent_encoding::percent_decode_str;
 
