@@ -7,6 +7,8 @@
 // URLs). The gallery's cookies are HttpOnly: the browser keeps them, this script never sees
 // them.
 
+import { ApiError, NotSettledError, callApi, readApiResponse, waitUntilSettled } from "./client/api.mjs";
+
 const PAGE_SIZE = 20;
 const POLL_INTERVAL_MS = 500;
 const POLL_TIMEOUT_MS = 30_000;
@@ -86,6 +88,7 @@ const state = {
   token: null, // kept in memory only
   owner: "", // the token's issuer and subject: whose unfinished uploads to offer
   session: 0, // bumped on every sign-in; stale async work checks it and stops
+  sessionEnded: new AbortController(), // aborted (and replaced) with each bump
   listRequest: 0, // bumped on every list load; stale responses are dropped
   nextCursor: null,
   files: new Map(), // file_id -> File, for the rows on screen
@@ -102,15 +105,6 @@ const state = {
 };
 
 // ---------- small helpers ----------
-
-class ApiError extends Error {
-  constructor(status, code, message, quota = null) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.quota = quota; // the numbers of a 413 quota_exceeded
-  }
-}
 
 // A transfer to storage that did not succeed; `retryable` when trying again may help.
 class TransferError extends Error {
@@ -181,40 +175,9 @@ function cdnBase() {
   return el.cdnUrl.value.trim().replace(/\/+$/, "");
 }
 
-async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${state.token}` };
-  const init = { method, headers };
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  let res;
-  try {
-    res = await fetch(apiBase() + path, init);
-  } catch {
-    throw new ApiError(0, "network_error", `Could not reach the API at ${apiBase() || "(empty URL)"}`);
-  }
-  return readJson(res);
-}
-
-async function readJson(res) {
-  if (res.status === 204) return null;
-  const text = await res.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    // not JSON; handled below
-  }
-  if (!res.ok) {
-    throw new ApiError(
-      res.status,
-      data?.error || `http_${res.status}`,
-      data?.message || `HTTP ${res.status}`,
-      data?.quota ?? null,
-    );
-  }
-  return data;
+// The API, called with the signed-in user's token (web/client/api.mjs).
+function api(method, path, body) {
+  return callApi({ api: apiBase(), getToken: () => state.token }, method, path, body);
 }
 
 async function sha256Base64(file) {
@@ -309,7 +272,7 @@ el.localForm.addEventListener("submit", async (event) => {
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ user }),
     });
-    const data = await readJson(res);
+    const data = await readApiResponse(res);
     if (!data?.token) throw new Error("The token endpoint returned no token.");
     signIn(data.token, `Signed in as ${user}`);
   } catch (err) {
@@ -359,6 +322,8 @@ function signOut() {
 // Forgets everything of the user signed in so far: uploads, list, preview, gallery.
 function endSession() {
   state.session += 1;
+  state.sessionEnded.abort();
+  state.sessionEnded = new AbortController();
   state.queue = [];
   state.batch = { ok: 0, total: 0 };
   for (const xhr of state.xhrs) xhr.abort();
@@ -614,7 +579,7 @@ async function requestGalleryCookies(session, token) {
   } catch {
     throw new ApiError(0, "network_error", `Could not reach the CDN at ${cdnBase() || "(empty URL)"}`);
   }
-  await readJson(res);
+  await readApiResponse(res);
   if (session !== state.session) return;
   const cookies = state.cookies;
   cookies.issuedAt = Date.now();
@@ -1380,20 +1345,21 @@ async function partUrl(job, n) {
 }
 
 // Polls GET /files/{id} until the record leaves `pending`; null on timeout or sign-out.
+// The file once `ready` or `rejected`; null when it is still pending at the deadline or
+// the user signed in again meanwhile.
 async function pollUntilSettled(fileId, session) {
-  const deadline = Date.now() + POLL_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (session !== state.session) return null;
-    try {
-      const file = await api("GET", `/files/${encodeURIComponent(fileId)}`);
-      if (file && file.status !== "pending") return file;
-    } catch (err) {
-      // Retry transient failures; give up on client errors (4xx).
-      if (err instanceof ApiError && err.status >= 400 && err.status < 500) throw err;
-    }
-    await sleep(POLL_INTERVAL_MS);
+  if (session !== state.session) return null;
+  try {
+    return await waitUntilSettled({ api: apiBase(), getToken: () => state.token }, fileId, {
+      timeoutMs: POLL_TIMEOUT_MS,
+      intervalMs: POLL_INTERVAL_MS,
+      signal: state.sessionEnded.signal,
+      whileMissing: false, // the page's uploads have a record from the start
+    });
+  } catch (err) {
+    if (err instanceof NotSettledError || state.sessionEnded.signal.aborted) return null;
+    throw err;
   }
-  return null;
 }
 
 init();

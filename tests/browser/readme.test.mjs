@@ -61,6 +61,8 @@ test("the README's frontend snippet uploads a file and views it, in Chromium", {
   const problems = [];
   page.on("pageerror", (err) => problems.push(err.message));
   await page.goto(apiUrl); // the upload page: an origin the API's and the bucket's CORS allow
+  // The built-in page (no --web-dir) ran: its script and the API client it imports loaded.
+  await page.waitForFunction(() => document.getElementById("mode-note").textContent.startsWith("Local mode"));
   const result = await page.evaluate(
     async ({ snippet, api, token, png }) => {
       const uploadAndView = (0, eval)(`${snippet}\n;uploadAndView`);

@@ -1,5 +1,6 @@
-// Options for Uppy 6's `@uppy/aws-s3` that upload into private-uploads. No dependencies:
-// it only calls the product's HTTP API with the caller's token and hands Uppy what it asks for.
+// Options for Uppy 6's `@uppy/aws-s3` that upload into private-uploads. It calls the product's
+// HTTP API with the caller's token, through the client the page uses too (../client/api.mjs,
+// its one import), and hands Uppy what it asks for.
 //
 //   const uppy = new Uppy().use(AwsS3, await privateUploadsCredentials({ api, getToken }))
 //   uppy.on("upload-success", async (file, res) => {
@@ -19,6 +20,11 @@
 // `api` is the HTTP API's base URL; `getToken` an async function returning the user's JWT.
 // Any other option is passed to AwsS3 as is (it overrides the defaults here). Make new
 // options, and a new Uppy, when another user signs in: Uppy keeps the credentials it got.
+
+import { callApi } from "../client/api.mjs";
+
+// The API client's error and poller, for the adapter's users.
+export { ApiError, NotSettledError, waitUntilSettled } from "../client/api.mjs";
 
 const MiB = 1024 * 1024;
 
@@ -91,7 +97,7 @@ export function privateUploadsPresigned({ api, getToken, form = false, ...uppyOp
       }
       const file = files.get(request.key);
       if (!file) throw new Error(`No file for key ${request.key}`);
-      const issued = await callApi(base, getToken, "POST", form ? "/uploads/form" : "/uploads", {
+      const issued = await callApi({ api: base, getToken }, "POST", form ? "/uploads/form" : "/uploads", {
         filename: file.name || "file",
         content_type: request.contentType || "application/octet-stream",
         size: file.size,
@@ -118,28 +124,6 @@ export function fileIdOf(keyOrFile) {
   return key.slice(key.lastIndexOf("/") + 1);
 }
 
-/** Polls `GET /files/{fileId}` until the record is `ready` or `rejected` and returns it.
- * A 404 counts as "not yet": an object uploaded with credentials has no record until
- * record-ownership adopts it. Throws after `timeoutMs`. */
-export async function waitUntilSettled({ api, getToken }, fileId, { timeoutMs = 60_000, intervalMs = 500, signal } = {}) {
-  const base = trimSlashes(api);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    signal?.throwIfAborted();
-    try {
-      const record = await callApi(base, getToken, "GET", `/files/${encodeURIComponent(fileId)}`);
-      if (record.status !== "pending") return record;
-    } catch (err) {
-      // Not there yet, or a passing failure; anything else (401, 403…) is final.
-      if (!(err instanceof ApiError) || !(err.status === 404 || err.status === 0 || err.status >= 500)) throw err;
-    }
-    if (Date.now() + intervalMs > deadline) {
-      throw new Error(`File ${fileId} was not ready after ${Math.round(timeoutMs / 1000)} s`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
-}
-
 /** A lowercase hyphenated UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random. */
 export function uuidv7() {
   const b = crypto.getRandomValues(new Uint8Array(16));
@@ -152,15 +136,6 @@ export function uuidv7() {
   b[8] = (b[8] & 0x3f) | 0x80; // variant 10
   const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-
-export class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.name = "ApiError";
-    this.status = status;
-    this.code = code;
-  }
 }
 
 // ---------- internals ----------
@@ -176,36 +151,9 @@ function expiresWithin(issued, ms) {
 }
 
 async function requestCredentials(base, getToken) {
-  const issued = await callApi(base, getToken, "POST", "/credentials");
+  const issued = await callApi({ api: base, getToken }, "POST", "/credentials");
   for (const field of ["access_key_id", "secret_access_key", "session_token", "bucket", "region", "prefix"]) {
     if (typeof issued?.[field] !== "string") throw new Error(`POST /credentials answered without ${field}`);
   }
   return issued;
-}
-
-async function callApi(base, getToken, method, path, body) {
-  const headers = { Authorization: `Bearer ${await getToken()}` };
-  const init = { method, headers };
-  if (body !== undefined) {
-    headers["Content-Type"] = "application/json";
-    init.body = JSON.stringify(body);
-  }
-  let res;
-  try {
-    res = await fetch(base + path, init);
-  } catch {
-    throw new ApiError(0, "network_error", `Could not reach the API at ${base}`);
-  }
-  const text = await res.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    // not JSON; reported below
-  }
-  if (!res.ok) {
-    const code = data?.error || `http_${res.status}`;
-    throw new ApiError(res.status, code, `${method} ${path}: ${data?.message || `HTTP ${res.status}`} (${code})`);
-  }
-  return data;
 }

@@ -14,6 +14,8 @@ use super::server::{HttpResponse, gateway_message, json, read_body, respond};
 
 pub const INDEX_HTML: &str = include_str!("../../../web/index.html");
 pub const APP_JS: &str = include_str!("../../../web/app.js");
+/// The API client the page imports (and the Uppy adapter, served with `--web-dir`).
+pub const CLIENT_API_MJS: &str = include_str!("../../../web/client/api.mjs");
 pub const STYLE_CSS: &str = include_str!("../../../web/style.css");
 pub const OPENAPI_YAML: &str = include_str!("../../../docs/openapi.yaml");
 
@@ -83,6 +85,9 @@ impl DevPages {
         match (&method, path.as_str()) {
             (&Method::GET, "/" | "/index.html") => built_in("text/html; charset=utf-8", INDEX_HTML),
             (&Method::GET, "/app.js") => built_in("text/javascript; charset=utf-8", APP_JS),
+            (&Method::GET, "/client/api.mjs") => {
+                built_in("text/javascript; charset=utf-8", CLIENT_API_MJS)
+            }
             (&Method::GET, "/style.css") => built_in("text/css; charset=utf-8", STYLE_CSS),
             (&Method::GET, "/openapi.yaml") => built_in("application/yaml", OPENAPI_YAML),
             (&Method::GET, "/local/config") => Ok(json(
