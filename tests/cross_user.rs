@@ -16,6 +16,15 @@ const MIB: usize = 1024 * 1024;
 /// What an answer says, with the id the caller asked about masked, so that an answer about
 /// alice's id can be compared with one about an id nobody has.
 fn masked(body: &Value, id: &str, other: &str) -> String {
+    let mut body = body.clone();
+    // Each request has its own id; the rest must not tell the two apart.
+    if let Some(fields) = body.as_object_mut() {
+        let request_id = fields.remove("request_id");
+        assert!(
+            request_id.is_some_and(|r| r.is_string()),
+            "no request_id in {fields:?}"
+        );
+    }
     body.to_string().replace(id, "<id>").replace(other, "<id>")
 }
 

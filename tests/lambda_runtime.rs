@@ -140,6 +140,10 @@ struct Function {
     child: Mutex<tokio::process::Child>,
     /// What the binary writes to stderr, shown when it stops before answering.
     stderr: tempfile::NamedTempFile,
+    /// What it writes to stdout: its log, as CloudWatch Logs would receive it.
+    stdout: tempfile::NamedTempFile,
+    /// The Lambda request id of each invocation, in order.
+    invoked: std::sync::Mutex<Vec<String>>,
     stop: tokio::sync::watch::Sender<bool>,
 }
 
@@ -186,6 +190,7 @@ impl Function {
             },
         ));
         let stderr = tempfile::NamedTempFile::new().unwrap();
+        let stdout = tempfile::NamedTempFile::new().unwrap();
         let mut command = tokio::process::Command::new(binary(name));
         command
             .env_clear()
@@ -209,7 +214,7 @@ impl Function {
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout.reopen().unwrap())
             .stderr(stderr.reopen().unwrap())
             .kill_on_drop(true);
         for (key, value) in config {
@@ -221,6 +226,8 @@ impl Function {
             queue,
             child,
             stderr,
+            stdout,
+            invoked: std::sync::Mutex::default(),
             stop,
         }
     }
@@ -228,6 +235,7 @@ impl Function {
     /// Invoke once with `event` and wait for the function's answer.
     async fn invoke(&self, event: Value) -> Outcome {
         let id = uuid::Uuid::now_v7().to_string();
+        self.invoked.lock().unwrap().push(id.clone());
         let (sender, receiver) = oneshot::channel();
         self.api
             .pending
@@ -250,6 +258,15 @@ impl Function {
                 }
             }
         }
+    }
+
+    /// The log lines written so far, each a JSON object (`AWS_LAMBDA_LOG_FORMAT=JSON`).
+    fn log_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.stdout.path())
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect()
     }
 
     async fn stop(self) {
@@ -329,6 +346,21 @@ async fn each_bootstrap_answers_its_events_under_the_runtime_api() {
             ))
     );
     let issued_id = FileId::parse(issued["file_id"].as_str().unwrap()).unwrap();
+    // Its log line, flat JSON, names Lambda's request id and API Gateway's (the event's).
+    let lambda_id = upload.invoked.lock().unwrap()[0].clone();
+    let lines = upload.log_lines();
+    let line = lines
+        .iter()
+        .find(|l| l["message"] == "upload issued")
+        .unwrap_or_else(|| panic!("no \"upload issued\" line in {lines:?}"));
+    assert_eq!(line["requestId"], lambda_id.as_str(), "{line}");
+    assert_eq!(
+        line["request_id"],
+        event("api-post-uploads.json")["requestContext"]["requestId"],
+        "{line}"
+    );
+    assert_eq!(line["file_id"], issued["file_id"], "{line}");
+    assert_eq!(line["level"], "INFO", "{line}");
     assert_eq!(
         stack
             .upload

@@ -194,7 +194,7 @@ async fn upload_put_event_and_view_end_to_end() {
         .await;
     assert_eq!(
         not_found,
-        json!({"error": "file_not_found", "message": "no such file"})
+        json!({"error": "file_not_found", "message": "no such file", "request_id": "Ab1Cd2Ef3Gh4="})
     );
     for (method, path) in [
         ("GET", format!("/files/{file_id}/url")),

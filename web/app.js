@@ -119,7 +119,9 @@ class TransferError extends Error {
 function describe(err) {
   if (err instanceof ApiError) {
     const text = err.quota ? describeQuota(err.quota) : err.message;
-    return err.code ? `${text} (${err.code})` : text;
+    // The request id finds the request in the functions' logs (docs/operations.md).
+    const request = err.requestId ? `, request ${err.requestId}` : "";
+    return err.code ? `${text} (${err.code}${request})` : text;
   }
   return err?.message || String(err);
 }

@@ -8,9 +8,13 @@
 //! stack at TRACE through this set-up and searches the output for every token, signature,
 //! key and credential of the run.
 
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
 use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, Targets};
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::{JsonFields, Writer};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter};
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, Registry};
 
 /// Targets (crates or modules) held at a level, whatever the configured one, and why.
@@ -28,7 +32,7 @@ pub enum Format {
     Plain,
     /// Text with colours, for a terminal.
     Coloured,
-    /// One JSON object a line (`AWS_LAMBDA_LOG_FORMAT=JSON`).
+    /// One flat JSON object a line (`AWS_LAMBDA_LOG_FORMAT=JSON`): [`FlatJson`].
     Json,
 }
 
@@ -65,10 +69,80 @@ where
         .with_writer(writer)
         .with_ansi(format == Format::Coloured);
     let layer = match format {
-        Format::Json => layer.json().with_filter(filter).boxed(),
+        Format::Json => layer
+            .fmt_fields(JsonFields::new())
+            .event_format(FlatJson)
+            .with_filter(filter)
+            .boxed(),
         Format::Plain | Format::Coloured => layer.with_filter(filter).boxed(),
     };
     Registry::default().with(layer)
+}
+
+/// JSON lines as Lambda's advanced logging controls read them: one flat object a line,
+/// `timestamp`, `level` and `message` at the top, then the fields of every span the line was
+/// logged in (outermost first: Lambda's `requestId` from the runtime's span, our
+/// `request_id` from [`crate::http::serve`]'s), then the event's own fields.
+pub struct FlatJson;
+
+impl<S, N> FormatEvent<S, N> for FlatJson
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        let mut line = Map::new();
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        line.insert("timestamp".into(), now.into());
+        line.insert("level".into(), meta.level().as_str().into());
+        line.insert("target".into(), meta.target().into());
+        for span in ctx
+            .event_scope()
+            .into_iter()
+            .flat_map(|scope| scope.from_root())
+        {
+            let extensions = span.extensions();
+            let fields = extensions.get::<FormattedFields<N>>();
+            if let Some(Ok(Value::Object(fields))) =
+                fields.map(|f| serde_json::from_str::<Value>(f.as_str()))
+            {
+                line.extend(fields);
+            }
+        }
+        event.record(&mut Fields(&mut line));
+        writeln!(writer, "{}", Value::Object(line))
+    }
+}
+
+/// An event's fields into a JSON object, each under its own name.
+struct Fields<'a>(&'a mut Map<String, Value>);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().into(), format!("{value:?}").into());
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().into(), value.into());
+    }
 }
 
 /// Install the functions' subscriber: stdout (Lambda sends it to CloudWatch Logs), the level
@@ -144,11 +218,23 @@ mod tests {
             "no colour codes in plain text: {out:?}"
         );
         let out = logged("info", Format::Json, || {
-            tracing::info!(file_id = "f1", "ready")
+            let lambda = tracing::info_span!("Lambda runtime invoke", requestId = "8476a536");
+            let _lambda = lambda.enter();
+            let ours = tracing::info_span!("request", request_id = "Jw6Yb3mVoAMEP-c=");
+            let _ours = ours.enter();
+            tracing::info!(file_id = "f1", size = 5, "ready")
         });
         let line: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        assert_eq!(line["fields"]["message"], "ready");
-        assert_eq!(line["fields"]["file_id"], "f1");
+        assert_eq!(line["message"], "ready", "flat: {line}");
         assert_eq!(line["level"], "INFO");
+        assert_eq!(line["file_id"], "f1");
+        assert_eq!(line["size"], 5);
+        assert_eq!(line["requestId"], "8476a536", "Lambda's request id");
+        assert_eq!(line["request_id"], "Jw6Yb3mVoAMEP-c=", "API Gateway's");
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'), "{line}");
+        assert!(
+            line.get("fields").is_none() && line.get("spans").is_none(),
+            "{line}"
+        );
     }
 }

@@ -133,13 +133,14 @@ test("alice uploads a PNG, sees it listed and shown through the CDN; bob sees no
     const { token } = await (await fetch("/local/token", { method: "POST", body: JSON.stringify({ user: "bob" }) })).json();
     const get = async (path) => {
       const r = await fetch(path, { headers: { authorization: `Bearer ${token}` } });
-      return [r.status, await r.json()];
+      return [r.status, await r.json(), r.headers.get("apigw-requestid")];
     };
     return [await get(`/files/${id}/url`), await get(`/files/${id}`)];
   }, fileId);
-  for (const [status, body] of answers) {
+  for (const [status, { request_id: requestId, ...body }, header] of answers) {
     assert.equal(status, 404);
     assert.deepEqual(body, { error: "file_not_found", message: "no such file" });
+    assert.ok(requestId && requestId === header, `request_id ${requestId} is the apigw-requestid header ${header}`);
   }
 
   // Alice deletes it; the list is empty again.

@@ -117,7 +117,7 @@ async function tokenFor(user) {
 
 async function apiGet(user, path) {
   const res = await fetch(`${apiUrl}${path}`, { headers: { authorization: `Bearer ${await tokenFor(user)}` } });
-  return [res.status, await res.json()];
+  return [res.status, await res.json(), res.headers.get("apigw-requestid")];
 }
 
 // The example page, signed in as `user`, recording what it sends to S3 and any script error.
@@ -187,9 +187,10 @@ async function assertOwnedBy(owner, fileId, row, bytes, contentType) {
 
   // Bob gets the same 404 as for a file that does not exist, and does not see it listed.
   for (const path of [`/files/${fileId}`, `/files/${fileId}/url`]) {
-    const [s, b] = await apiGet("bob", path);
+    const [s, { request_id: requestId, ...b }, header] = await apiGet("bob", path);
     assert.equal(s, 404, path);
     assert.deepEqual(b, { error: "file_not_found", message: "no such file" });
+    assert.ok(requestId && requestId === header, `request_id ${requestId} is the apigw-requestid header ${header}`);
   }
   const [, list] = await apiGet("bob", "/files");
   assert.ok(!list.files.some((f) => f.file_id === fileId), "bob's list does not show it");

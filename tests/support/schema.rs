@@ -137,10 +137,14 @@ mod tests {
         let api = OpenApi::load();
         let error = &api.doc["components"]["schemas"]["Error"];
         assert!(
-            api.validate(error, &json!({"error": "file_not_found", "message": "m"}))
-                .is_ok()
+            api.validate(
+                error,
+                &json!({"error": "file_not_found", "message": "m", "request_id": "r"})
+            )
+            .is_ok()
         );
         for bad in [
+            json!({"error": "file_not_found", "message": "m"}),
             json!({"error": "file_not_found"}),
             json!({"error": "made_up", "message": "m"}),
             json!({"error": "file_not_found", "message": "m", "owner": "bob"}),
@@ -155,12 +159,18 @@ mod tests {
                 .is_ok()
         );
         assert!(
-            api.validate(schema, &json!({"error": "unauthorized", "message": "m"}))
-                .is_ok()
+            api.validate(
+                schema,
+                &json!({"error": "unauthorized", "message": "m", "request_id": "r"})
+            )
+            .is_ok()
         );
         assert!(
-            api.validate(schema, &json!({"error": "file_not_found", "message": "m"}))
-                .is_err()
+            api.validate(
+                schema,
+                &json!({"error": "file_not_found", "message": "m", "request_id": "r"})
+            )
+            .is_err()
         );
         // What the home-made validator let through: formats, and array lengths.
         let view = &api.doc["components"]["schemas"]["ViewUrl"];

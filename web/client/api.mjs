@@ -9,14 +9,16 @@
 
 /** An answer of the API other than 2xx, or no answer at all (`status` 0, `code`
  * `network_error`). `code` and `message` are the error contract's (`docs/api.md`); `quota`
- * holds the numbers of a 413 `quota_exceeded`. */
+ * holds the numbers of a 413 `quota_exceeded`; `requestId` is API Gateway's id of the request
+ * (the body's `request_id`), by which the functions' log lines can be found. */
 export class ApiError extends Error {
-  constructor(status, code, message, quota = null) {
+  constructor(status, code, message, quota = null, requestId = null) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.code = code;
     this.quota = quota;
+    this.requestId = requestId;
   }
 }
 
@@ -65,6 +67,7 @@ export async function readApiResponse(res) {
       data?.error || `http_${res.status}`,
       data?.message || `HTTP ${res.status}`,
       data?.quota ?? null,
+      data?.request_id ?? null,
     );
   }
   return data;

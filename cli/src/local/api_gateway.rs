@@ -127,6 +127,19 @@ pub struct GatewayRequest<'a> {
     pub path_parameters: &'a BTreeMap<String, String>,
     pub claims: &'a BTreeMap<String, String>,
     pub domain: &'a str,
+    /// The id of this request: `requestContext.requestId`, and the `apigw-requestid` header
+    /// of its answer.
+    pub request_id: &'a str,
+}
+
+/// The header API Gateway's HTTP APIs name every answer's request id with.
+pub const REQUEST_ID_HEADER: &str = "apigw-requestid";
+
+/// A request id in the shape API Gateway's HTTP APIs give (`Jw6Yb3mVoAMEP-c=`: 11 bytes, URL-safe
+/// base64): the random bytes of a UUIDv7.
+pub fn new_request_id() -> String {
+    use base64::engine::general_purpose::URL_SAFE;
+    URL_SAFE.encode(&uuid::Uuid::now_v7().as_bytes()[5..])
 }
 
 pub fn api_event(request: &GatewayRequest<'_>) -> Value {
@@ -172,7 +185,7 @@ pub fn api_event(request: &GatewayRequest<'_>) -> Value {
                 "sourceIp": request.source_ip,
                 "userAgent": request.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or(""),
             },
-            "requestId": uuid::Uuid::now_v7().to_string(),
+            "requestId": request.request_id,
             "routeKey": request.route_key,
             "stage": "$default",
             "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
@@ -303,26 +316,46 @@ pub struct LocalApi {
 }
 
 impl LocalApi {
+    /// Every answer, the authorizer's refusals and CORS preflights included, carries the
+    /// request's id in `apigw-requestid`, as API Gateway's do.
     pub async fn handle(&self, request: http::Request<Incoming>, peer: SocketAddr) -> HttpResponse {
-        if request.method() == Method::OPTIONS && request.headers().contains_key(header::ORIGIN) {
-            return self.cors.preflight(request.headers());
+        let request_id = new_request_id();
+        let mut response = if request.method() == Method::OPTIONS
+            && request.headers().contains_key(header::ORIGIN)
+        {
+            self.cors.preflight(request.headers())
+        } else {
+            let request_headers = request.headers().clone();
+            let mut response = self.answer(request, peer, &request_id).await;
+            self.cors.decorate(&request_headers, &mut response);
+            response
+        };
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
-        let request_headers = request.headers().clone();
-        let mut response = self.answer(request, peer).await;
-        self.cors.decorate(&request_headers, &mut response);
         response
     }
 
-    async fn answer(&self, request: http::Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+    async fn answer(
+        &self,
+        request: http::Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> HttpResponse {
         match self.pages.answer(request).await {
             Ok(page) => page,
-            Err(request) => self.route(*request, peer).await,
+            Err(request) => self.route(*request, peer, request_id).await,
         }
     }
 
     /// A request for a route: matched, authorized, turned into the function's event, and
     /// the function's response as API Gateway returns it.
-    async fn route(&self, request: http::Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+    async fn route(
+        &self,
+        request: http::Request<Incoming>,
+        peer: SocketAddr,
+        request_id: &str,
+    ) -> HttpResponse {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
         let raw_query = request.uri().query().unwrap_or("").to_owned();
@@ -361,6 +394,7 @@ impl LocalApi {
             path_parameters: &params,
             claims: &claims,
             domain: &host,
+            request_id,
         });
         let lambda_request = match lambda_http::request::from_str(&event.to_string()) {
             Ok(request) => request,

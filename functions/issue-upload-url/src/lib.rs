@@ -31,7 +31,7 @@ use shared::domain::ids::{FileId, ObjectKey, OwnerId};
 use shared::domain::lifecycle;
 use shared::domain::record::{FileRecord, FileStatus, UploadMode};
 use shared::domain::upload::UploadRequest;
-use shared::http::{ApiError, ErrorCode, Route, caller, path_file_id, query_param, respond};
+use shared::http::{ApiError, ErrorCode, Route, caller, path_file_id, query_param, serve};
 use shared::ports::{CredentialsIssuer, FileRecords, MultipartUploads};
 use shared::s3_signing::{BucketLocation, SigningCredentials};
 
@@ -162,12 +162,13 @@ pub(crate) async fn within_unfinished_bound(deps: &Deps, owner: &OwnerId) -> Res
     })
 }
 
-/// The Lambda handler: every outcome, error or not, is an HTTP response.
+/// The Lambda handler: every outcome, error or not, is an HTTP response, and everything it
+/// logs and every error it answers names API Gateway's request id ([`serve`]).
 pub async fn handle(
     deps: &Deps,
     request: Request,
 ) -> Result<Response<Body>, std::convert::Infallible> {
-    respond(route(deps, &request).await)
+    serve(&request, route(deps, &request)).await
 }
 
 async fn route(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {

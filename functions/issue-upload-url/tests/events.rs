@@ -332,9 +332,13 @@ async fn bad_requests_get_the_contract_errors() {
             "{body} → {answer}"
         );
         assert_eq!(
+            answer["request_id"], "Ab1Cd2Ef3Gh4=",
+            "the event's request id"
+        );
+        assert_eq!(
             answer.as_object().unwrap().len(),
-            2,
-            "only error and message: {answer}"
+            3,
+            "only error, message and request_id: {answer}"
         );
     }
     let owner = OwnerId::from_sub(SUB).unwrap();
@@ -917,12 +921,13 @@ async fn the_upload_routes_of_a_file_id_never_reach_another_users_upload() {
         complete,
         as_mallory("api-delete-upload.json", ""),
     ] {
+        let request_id = ev["requestContext"]["requestId"].clone();
         let (status, answer) = call(&w.deps, &ev).await;
         assert_eq!(
             (status, answer),
             (
                 404,
-                json!({"error": "file_not_found", "message": "no such file"})
+                json!({"error": "file_not_found", "message": "no such file", "request_id": request_id})
             )
         );
     }

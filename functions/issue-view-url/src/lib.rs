@@ -15,7 +15,7 @@ use lambda_http::{Body, Request, Response};
 #[cfg(feature = "aws")]
 use shared::aws::{SdkConfig, StartError};
 use shared::cloudfront::KeyCache;
-use shared::http::{ApiError, Route, caller, path_file_id, query_param, respond, source_ip};
+use shared::http::{ApiError, Route, caller, path_file_id, query_param, serve, source_ip};
 use shared::ports::{FileRecords, ObjectStore, SecretSource};
 
 pub use config::Config;
@@ -76,12 +76,13 @@ impl Deps {
     }
 }
 
-/// The Lambda handler: every outcome, error or not, is an HTTP response.
+/// The Lambda handler: every outcome, error or not, is an HTTP response, and everything it
+/// logs and every error it answers names API Gateway's request id ([`serve`]).
 pub async fn handle(
     deps: &Deps,
     request: Request,
 ) -> Result<Response<Body>, std::convert::Infallible> {
-    respond(route(deps, &request).await)
+    serve(&request, route(deps, &request)).await
 }
 
 async fn route(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiError> {

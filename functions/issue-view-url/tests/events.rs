@@ -224,7 +224,7 @@ async fn missing_pending_rejected_and_foreign_files_are_the_same_404() {
     let (_, _, missing) = call(&w.deps, &event("api-get-view-url.json")).await;
     assert_eq!(
         missing,
-        json!({"error": "file_not_found", "message": "no such file"})
+        json!({"error": "file_not_found", "message": "no such file", "request_id": "Ab1Cd2Ef3Gh4="})
     );
 
     for status in [FileStatus::Pending, FileStatus::Rejected] {
@@ -284,12 +284,14 @@ async fn the_same_sub_from_another_issuer_is_another_owner() {
         "api-get-file.json",
         "api-delete-file.json",
     ] {
-        let (code, _, body) = call(&w.deps, &from(event(name), other)).await;
+        let ev = from(event(name), other);
+        let request_id = ev["requestContext"]["requestId"].clone();
+        let (code, _, body) = call(&w.deps, &ev).await;
         assert_eq!(
             (code, &body),
             (
                 404,
-                &json!({"error": "file_not_found", "message": "no such file"})
+                &json!({"error": "file_not_found", "message": "no such file", "request_id": request_id})
             ),
             "{name}"
         );
@@ -651,7 +653,7 @@ async fn deleted_files_never_show_and_never_leave_an_empty_page() {
         (status, body),
         (
             404,
-            json!({"error": "file_not_found", "message": "no such file"})
+            json!({"error": "file_not_found", "message": "no such file", "request_id": "Ab1Cd2Ef3Gh4="})
         )
     );
 }

@@ -120,6 +120,9 @@ struct ErrorBody<'a> {
     message: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     quota: Option<&'a QuotaNumbers>,
+    /// API Gateway's id of the request: its answer's `apigw-requestid` header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
 }
 
 /// How long a client should wait after a dependency failed, when nothing better is known.
@@ -199,8 +202,9 @@ impl ApiError {
         self.retry_after
     }
 
-    /// The response the client sees. Causes go to the log, never to the client.
-    pub fn into_response(self) -> Response<Body> {
+    /// The response the client sees, naming the request's id when there is one. Causes go
+    /// to the log, never to the client.
+    pub fn into_response(self, request_id: Option<&str>) -> Response<Body> {
         let status = self.status();
         let cause = self.cause.as_deref().unwrap_or("");
         if status.is_server_error() && self.retry_after.is_none() {
@@ -216,6 +220,7 @@ impl ApiError {
                 error: self.code,
                 message: &self.message,
                 quota: self.quota.as_ref(),
+                request_id,
             },
         );
         if let Some(seconds) = self.retry_after {
@@ -236,8 +241,9 @@ impl ApiError {
 /// fails (Lambda would turn a failure into a bare 502).
 pub fn respond(
     result: Result<Response<Body>, ApiError>,
+    request_id: Option<&str>,
 ) -> Result<Response<Body>, std::convert::Infallible> {
-    Ok(result.unwrap_or_else(ApiError::into_response))
+    Ok(result.unwrap_or_else(|err| err.into_response(request_id)))
 }
 
 impl fmt::Display for ApiError {
@@ -363,7 +369,7 @@ mod tests {
 
     #[test]
     fn errors_render_the_contract_and_hide_causes() {
-        let response = ApiError::internal("db password wrong: hunter2").into_response();
+        let response = ApiError::internal("db password wrong: hunter2").into_response(None);
         assert_eq!(response.status(), 500);
         assert_eq!(
             body(&response),
@@ -371,20 +377,35 @@ mod tests {
         );
         assert!(!response.headers().contains_key("retry-after"));
 
-        let response = ApiError::from(StoreError::Unavailable("throttled".into())).into_response();
+        let response =
+            ApiError::from(StoreError::Unavailable("throttled".into())).into_response(None);
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers()["retry-after"], "2");
         assert_eq!(body(&response)["error"], "dependency_unavailable");
         assert!(!body(&response).to_string().contains("throttled"));
 
-        let response = ApiError::too_many(ErrorCode::RateLimited, "slow down", 0).into_response();
+        let response =
+            ApiError::too_many(ErrorCode::RateLimited, "slow down", 0).into_response(None);
         assert_eq!(response.status(), 429);
         assert_eq!(response.headers()["retry-after"], "1");
         assert_eq!(body(&response)["error"], "rate_limited");
 
-        let response = ApiError::unauthorized().into_response();
+        let response = ApiError::unauthorized().into_response(None);
         assert_eq!(response.status(), 401);
         assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    }
+
+    #[test]
+    fn an_error_names_its_request() {
+        let response = ApiError::file_not_found().into_response(Some("Jw6Yb3mVoAMEP-c="));
+        assert_eq!(
+            body(&response),
+            serde_json::json!({
+                "error": "file_not_found",
+                "message": "no such file",
+                "request_id": "Jw6Yb3mVoAMEP-c="
+            })
+        );
     }
 
     #[test]

@@ -9,5 +9,7 @@ pub mod response;
 
 pub use error::{ApiError, ErrorCode, respond};
 pub use file_view::FileView;
-pub use request::{Route, caller, json_body, path_file_id, query_param, source_ip};
+pub use request::{
+    Route, caller, json_body, path_file_id, query_param, request_id, serve, source_ip,
+};
 pub use response::{CookieScope, cookies_response, empty_response, json_response, set_cookie};

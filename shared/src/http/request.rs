@@ -2,10 +2,14 @@
 //! route, the JSON body (naming the field at fault), query parameters and path ids.
 
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt};
-use serde::de::DeserializeOwned;
+use std::convert::Infallible;
+use std::future::Future;
 
-use super::error::{ApiError, ErrorCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
+
+use super::error::{ApiError, ErrorCode, respond};
 use crate::domain::ids::{FileId, OwnerId};
 
 /// `requestContext.authorizer.jwt.claims`: the owner of the token's `iss` and `sub`, for a
@@ -160,6 +164,29 @@ pub fn query_param(request: &Request, name: &str) -> Option<String> {
         .query_string_parameters_ref()
         .and_then(|q| q.first(name))
         .map(str::to_owned)
+}
+
+/// The id API Gateway gave this request: the `apigw-requestid` header of its answer, and the
+/// `request_id` of an error body and of every log line made while answering it.
+pub fn request_id(request: &Request) -> Option<String> {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    }
+}
+
+/// Answer `request` with `route`, the handler's work for it: inside a span carrying the
+/// request's id (so every log line of it carries `request_id`), and with an error turned into
+/// its JSON answer carrying the same id ([`respond`]).
+pub async fn serve<F>(request: &Request, route: F) -> Result<Response<Body>, Infallible>
+where
+    F: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let request_id = request_id(request);
+    let span = tracing::info_span!("request", request_id = request_id.as_deref().unwrap_or(""));
+    let result = route.instrument(span.clone()).await;
+    let _entered = span.enter();
+    respond(result, request_id.as_deref())
 }
 
 #[cfg(test)]
