@@ -99,9 +99,8 @@ pub trait FileRecords: Send + Sync {
         before: Option<Tally>,
         after: Tally,
     ) -> Result<Committed, StoreError>;
-    /// Wait `wait` before trying again after a lost race (the in-memory store, which has no
-    /// other writer to let through, does not).
-    async fn pause(&self, _wait: Duration) {}
+    /// Wait `wait` before trying again after a lost race.
+    async fn pause(&self, wait: Duration);
 
     // ---- Written once, on the ledger.
 
@@ -336,6 +335,11 @@ impl FileRecords for MemoryRecords {
     ) -> Result<Option<Tally>, StoreError> {
         let key = (owner.clone(), counter.name().to_owned());
         Ok(self.tables().counts.get(&key).copied())
+    }
+
+    /// Commits take microseconds under one lock: a loser only lets the winner's thread run.
+    async fn pause(&self, _wait: Duration) {
+        std::thread::yield_now();
     }
 
     async fn commit_tally(
