@@ -81,6 +81,12 @@ const el = {
   previewSection: $("preview-section"),
   preview: $("preview"),
   previewClose: $("preview-close"),
+  announcer: $("announcer"),
+  confirmDialog: $("confirm-dialog"),
+  confirmTitle: $("confirm-title"),
+  confirmText: $("confirm-text"),
+  confirmCancel: $("confirm-cancel"),
+  confirmOk: $("confirm-ok"),
 };
 
 const state = {
@@ -92,6 +98,8 @@ const state = {
   listRequest: 0, // bumped on every list load; stale responses are dropped
   nextCursor: null,
   files: new Map(), // file_id -> File, for the rows on screen
+  deleted: new Set(), // file_ids deleted in this session, kept out of listings still in flight
+  confirmOpenings: 0, // counts the confirmation dialog's openings
   uploading: false,
   queue: [], // {file, session} waiting their turn, one upload at a time
   batch: { ok: 0, total: 0 }, // counted until the queue is empty
@@ -324,6 +332,7 @@ function signOut() {
 // Forgets everything of the user signed in so far: uploads, list, preview, gallery.
 function endSession() {
   state.session += 1;
+  state.deleted.clear();
   state.sessionEnded.abort();
   state.sessionEnded = new AbortController();
   state.queue = [];
@@ -366,6 +375,7 @@ async function loadFiles(append) {
       el.fileBody.replaceChildren();
     }
     for (const file of data?.files ?? []) {
+      if (state.deleted.has(file.file_id)) continue; // a listing sent before its delete
       state.files.set(file.file_id, file);
       el.fileBody.append(fileRow(file));
     }
@@ -441,13 +451,40 @@ function fileRow(file) {
   return tr;
 }
 
+// Asks before what cannot be undone, in a modal dialog: focus starts on Cancel, Escape
+// cancels, and focus returns where it was. Resolves to whether `action` was chosen.
+function askConfirm(title, text, action) {
+  const dialog = el.confirmDialog;
+  el.confirmTitle.textContent = title;
+  el.confirmText.textContent = text;
+  el.confirmOk.textContent = action;
+  dialog.returnValue = "cancel";
+  const opening = ++state.confirmOpenings;
+  return new Promise((resolve) => {
+    // A "close" can arrive late, after the dialog was opened again: it ends an earlier
+    // opening (as a cancel), never this one.
+    const closed = () => {
+      const current = opening === state.confirmOpenings;
+      if (current && dialog.open) return;
+      dialog.removeEventListener("close", closed);
+      resolve(current && dialog.returnValue === "ok");
+    };
+    dialog.addEventListener("close", closed);
+    dialog.showModal();
+    el.confirmCancel.focus();
+  });
+}
+
 async function deleteFile(file, row) {
-  if (window.__noConfirm !== true && !confirm(`Delete “${file.filename}”? This cannot be undone.`)) return;
+  if (!(await askConfirm("Delete this file?", `“${file.filename}” will be deleted. This cannot be undone.`, "Delete"))) return;
   const session = state.session;
   row.querySelectorAll("button").forEach((b) => { b.disabled = true; });
   try {
     await api("DELETE", `/files/${encodeURIComponent(file.file_id)}`);
     if (session !== state.session) return;
+    state.deleted.add(file.file_id);
+    // Its row as on screen now (a listing may have drawn it again since the click).
+    el.fileBody.querySelector(`tr[data-file-id="${CSS.escape(file.file_id)}"]`)?.remove();
     row.remove();
     state.files.delete(file.file_id);
     if (el.preview.dataset.fileId === file.file_id) clearPreview();
@@ -832,7 +869,8 @@ el.resumeInput.addEventListener("change", () => {
 });
 
 async function discardUnfinished(entry, row) {
-  if (window.__noConfirm !== true && !confirm(`Discard the unfinished upload of “${entry.filename}”?`)) return;
+  const text = `The parts of “${entry.filename}” sent so far will be deleted.`;
+  if (!(await askConfirm("Discard this unfinished upload?", text, "Discard"))) return;
   const session = state.session;
   row.querySelectorAll("button").forEach((b) => { b.disabled = true; });
   try {
@@ -965,6 +1003,16 @@ function uploadRow(file) {
   li.append(name, progress, status);
   el.uploadList.append(li);
 
+  // Screen readers hear each change of state and every quarter of the progress, not each
+  // percent.
+  let announced = "";
+  const announce = (text) => {
+    if (text === announced) return;
+    announced = text;
+    el.announcer.textContent = `${file.name}: ${text}`;
+  };
+  let quarter = -1;
+
   return {
     li,
     progress,
@@ -972,6 +1020,7 @@ function uploadRow(file) {
       li.dataset.state = stateName;
       status.textContent = text;
       status.classList.toggle("error", isError);
+      if (stateName !== "uploading") announce(text);
     },
     // Bytes sent of `total`; `suffix` adds detail such as the parts done.
     show(sent, total, suffix = "") {
@@ -982,6 +1031,10 @@ function uploadRow(file) {
       progress.value = value;
       progress.setAttribute("aria-valuetext", `${percent}% (${formatSize(value)} of ${formatSize(total)})`);
       this.set("uploading", `Uploading… ${percent}%${suffix}`);
+      if (Math.floor(percent / 25) !== quarter) {
+        quarter = Math.floor(percent / 25);
+        announce(`uploading, ${quarter * 25}%`);
+      }
     },
     finish() {
       progress.value = progress.max;

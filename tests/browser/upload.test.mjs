@@ -145,8 +145,8 @@ test("alice uploads a PNG, sees it listed and shown through the CDN; bob sees no
 
   // Alice deletes it; the list is empty again.
   await signIn(page, "alice");
-  await page.evaluate(() => (window.__noConfirm = true));
   await page.locator(`#file-list tr[data-file-id="${fileId}"] .delete-button`).click();
+  await page.click("#confirm-ok");
   await page.locator("#file-list-empty").waitFor({ state: "visible" });
 
   assert.deepEqual(problems, [], "no script errors on the page");
@@ -394,9 +394,9 @@ test("with the threshold lowered to 1 MiB a 2 MiB file goes in parts; its unfini
   await unfinished.first().waitFor();
   assert.match(await unfinished.first().textContent(), /two\.png/);
 
-  await page.evaluate(() => (window.__noConfirm = true));
   const discarded = page.waitForResponse((r) => r.request().method() === "DELETE" && r.url().includes("/uploads/"));
   await unfinished.first().locator(".discard-button").click();
+  await page.click("#confirm-ok");
   assert.equal((await discarded).status(), 204);
   await page.locator("#unfinished").waitFor({ state: "hidden" });
   await page.waitForFunction(() => document.querySelector("#status")?.textContent.startsWith("Discarded the unfinished upload of two.png"));
@@ -452,6 +452,64 @@ test("a PNG dropped on the drop zone uploads and ends ready; the drop zone also 
 
   await readyRow(page, "dropped.png");
   await page.waitForFunction(() => document.querySelector("#status")?.textContent === "1 of 1 file uploaded.");
+  assert.deepEqual(problems, [], "no script errors on the page");
+  await page.close();
+});
+
+// Presses Tab until `selector` has the focus: what a keyboard user does to reach it.
+async function tabTo(page, selector, presses = 60) {
+  for (let i = 0; i < presses; i += 1) {
+    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
+    await page.keyboard.press("Tab");
+  }
+  assert.fail(`${selector} was not reached with Tab in ${presses} presses`);
+}
+
+test("with the keyboard alone: sign in, upload, hear it ready, and delete it through the dialog", async () => {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on("pageerror", (err) => problems.push(err.message));
+  await page.goto(apiUrl);
+  await page.waitForSelector("#dev-user", { state: "visible" });
+
+  await tabTo(page, "#dev-user");
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type("keyboard-kim");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.querySelector("#signed-in")?.textContent.includes("keyboard-kim"));
+
+  await tabTo(page, "#file-input");
+  const chooser = page.waitForEvent("filechooser");
+  await page.keyboard.press("Space");
+  await (await chooser).setFiles({ name: "keyed.png", mimeType: "image/png", buffer: PNG });
+  await tabTo(page, "#upload-button");
+  const heard = [];
+  await page.exposeFunction("__heard", (text) => heard.push(text));
+  await page.evaluate(() => {
+    const announcer = document.getElementById("announcer");
+    new MutationObserver(() => window.__heard(announcer.textContent)).observe(announcer, { childList: true, characterData: true, subtree: true });
+  });
+  await page.keyboard.press("Enter");
+  await page.locator('#file-list tr[data-status="ready"]').first().waitFor({ timeout: 30_000 });
+  await page.waitForFunction(() => document.getElementById("announcer").textContent === "keyed.png: Ready");
+  assert.ok(heard.includes("keyed.png: Ready"), `announced: ${JSON.stringify(heard)}`);
+  assert.ok(heard.some((t) => /^keyed\.png: uploading, \d+%$/.test(t) || t.startsWith("keyed.png: Uploaded")), `progress announced: ${JSON.stringify(heard)}`);
+
+  // Delete: a real dialog, focus on Cancel; Escape keeps the file, Tab + Enter deletes it.
+  await tabTo(page, "#file-list .delete-button");
+  await page.keyboard.press("Enter");
+  await page.locator("#confirm-dialog[open]").waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "confirm-cancel");
+  await page.keyboard.press("Escape");
+  await page.locator("#confirm-dialog").waitFor({ state: "hidden" });
+  assert.equal(await page.locator("#file-list tr[data-file-id]").count(), 1, "Escape deleted nothing");
+  assert.ok(await page.evaluate(() => document.activeElement?.matches("#file-list .delete-button")), "focus came back");
+  await page.keyboard.press("Enter");
+  await page.locator("#confirm-dialog[open]").waitFor();
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.id), "confirm-ok");
+  await page.keyboard.press("Enter");
+  await page.locator("#file-list-empty").waitFor({ state: "visible" });
   assert.deepEqual(problems, [], "no script errors on the page");
   await page.close();
 });
