@@ -68,6 +68,11 @@ enum Command {
             default_value = "info,aws_config=warn,aws_smithy_runtime=warn,hyper=warn"
         )]
         log: String,
+        /// `json`: each log line one flat JSON object, as the functions write them on Lambda
+        /// (the template sets `LogFormat: JSON`); `text`: coloured text. The functions' metric
+        /// lines (CloudWatch EMF) are printed as they are either way.
+        #[arg(long, value_name = "FORMAT", env = "AWS_LAMBDA_LOG_FORMAT", default_value = "text", value_parser = ["text", "json", "TEXT", "JSON"])]
+        log_format: String,
     },
     /// Print a JWT for USER that the local stack started with the same --data-dir accepts.
     Token {
@@ -204,6 +209,7 @@ fn main() -> ExitCode {
             faults,
             moto_server,
             log,
+            log_format,
         } => commands::up::run(commands::up::UpOptions {
             port,
             data_dir,
@@ -211,6 +217,7 @@ fn main() -> ExitCode {
             faults,
             moto_server,
             log,
+            json_logs: log_format.eq_ignore_ascii_case("json"),
         }),
         Command::Token {
             user,
@@ -304,6 +311,7 @@ mod tests {
             "PRIVATE_UPLOADS_FAULTS",
             "MOTO_SERVER",
             "RUST_LOG",
+            "AWS_LAMBDA_LOG_FORMAT",
             "ALLOWED_CONTENT_TYPES",
             "MAX_UPLOAD_BYTES",
             "QUOTA_FILES",

@@ -15,6 +15,7 @@
 //!   (`dynamodb`, `s3`, `secretsmanager`), implementing the ports.
 //! - [`http`] (feature `http`): the API's edge: requests, the error contract, responses.
 //! - [`logging`] (feature `logging`): the one log set-up of the functions and of `up`.
+//! - [`metrics`] (feature `metrics`): the functions' CloudWatch metrics, as EMF log lines.
 //!
 //! Imports only point down this list (`tests/layout.rs` checks it): the domain imports
 //! nothing of the crate's own but itself; nothing imports the HTTP edge or the adapters.
@@ -38,3 +39,6 @@ pub mod http;
 
 #[cfg(feature = "logging")]
 pub mod logging;
+
+#[cfg(feature = "metrics")]
+pub mod metrics;

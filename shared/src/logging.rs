@@ -9,6 +9,8 @@
 //! key and credential of the run.
 
 use serde_json::{Map, Value};
+
+use crate::metrics;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::filter::{EnvFilter, FilterExt, LevelFilter, Targets};
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
@@ -55,7 +57,7 @@ pub fn subscriber<W>(
     writer: W,
 ) -> impl tracing::Subscriber + Send + Sync
 where
-    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    W: for<'w> MakeWriter<'w> + Clone + Send + Sync + 'static,
 {
     let levels = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
@@ -64,9 +66,13 @@ where
         Targets::new().with_default(LevelFilter::TRACE),
         |t, (target, level, _)| t.with_target(*target, *level),
     );
-    let filter = levels.and(ceiling);
+    // Metric lines are not log lines: no level setting hides them, and they go out as is.
+    let not_metrics = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target(metrics::TARGET, LevelFilter::OFF);
+    let filter = levels.and(ceiling).and(not_metrics);
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(writer)
+        .with_writer(writer.clone())
         .with_ansi(format == Format::Coloured);
     let layer = match format {
         Format::Json => layer
@@ -76,7 +82,11 @@ where
             .boxed(),
         Format::Plain | Format::Coloured => layer.with_filter(filter).boxed(),
     };
-    Registry::default().with(layer)
+    let metric_lines = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .event_format(EmfLine)
+        .with_filter(Targets::new().with_target(metrics::TARGET, LevelFilter::TRACE));
+    Registry::default().with(layer).with(metric_lines)
 }
 
 /// JSON lines as Lambda's advanced logging controls read them: one flat object a line,
@@ -117,6 +127,29 @@ where
         }
         event.record(&mut Fields(&mut line));
         writeln!(writer, "{}", Value::Object(line))
+    }
+}
+
+/// A metric's line ([`crate::metrics`]): its `emf` field, as it is.
+struct EmfLine;
+
+impl<S, N> FormatEvent<S, N> for EmfLine
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let mut fields = Map::new();
+        event.record(&mut Fields(&mut fields));
+        match fields.get(metrics::FIELD) {
+            Some(Value::String(line)) => writeln!(writer, "{line}"),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -199,6 +232,25 @@ mod tests {
                 out.contains("our own debug line"),
                 directives != "s3s=trace",
                 "{directives}: {out}"
+            );
+        }
+    }
+
+    #[test]
+    fn metric_lines_go_out_as_they_are_whatever_the_level_and_format() {
+        for format in [Format::Plain, Format::Coloured, Format::Json] {
+            let out = logged("error", format, || {
+                crate::metrics::count("UploadsIssued", &[("Mode", "put")]);
+                tracing::warn!("hidden");
+            });
+            assert!(!out.contains("hidden"), "{format:?}: {out}");
+            let line: serde_json::Value = serde_json::from_str(out.trim())
+                .unwrap_or_else(|e| panic!("{format:?}: {e}: {out}"));
+            assert_eq!(line["UploadsIssued"], 1.0, "{format:?}: {line}");
+            assert_eq!(line["Mode"], "put");
+            assert_eq!(
+                line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+                "PrivateUploads"
             );
         }
     }

@@ -9,19 +9,30 @@ mod support;
 use support::{sources, without_tests};
 
 /// Each room and the rooms it may import from (itself included).
-const ALLOWED: [(&str, &[&str]); 9] = [
+const ALLOWED: [(&str, &[&str]); 10] = [
     ("domain", &["domain"]),
     ("ports", &["domain", "ports"]),
     ("config", &["domain", "config"]),
     ("pyjson", &["pyjson"]),
+    ("metrics", &["metrics"]),
     ("s3_signing", &["domain", "pyjson", "s3_signing"]),
-    ("cloudfront", &["domain", "ports", "pyjson", "cloudfront"]),
-    ("aws", &["domain", "ports", "aws"]),
+    (
+        "cloudfront",
+        &["domain", "ports", "pyjson", "metrics", "cloudfront"],
+    ),
+    ("aws", &["domain", "ports", "metrics", "aws"]),
     (
         "http",
-        &["domain", "ports", "s3_signing", "cloudfront", "http"],
+        &[
+            "domain",
+            "ports",
+            "s3_signing",
+            "cloudfront",
+            "metrics",
+            "http",
+        ],
     ),
-    ("logging", &["logging"]),
+    ("logging", &["metrics", "logging"]),
 ];
 
 /// Words the pure domain must not contain outside its tests.

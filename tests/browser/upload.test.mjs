@@ -32,6 +32,7 @@ const PNG = Buffer.from(
 let up;
 let upExit;
 let upStdout = "";
+let upStderr = ""; // the functions' log and metric lines
 let browser;
 let dataDir;
 const apiUrl = `http://127.0.0.1:${PORT}`;
@@ -48,10 +49,9 @@ before(async () => {
     stdio: ["ignore", "pipe", "pipe"],
   });
   upExit = new Promise((done) => up.on("exit", (code, signal) => done({ code, signal })));
-  let stderr = "";
-  up.stderr.on("data", (chunk) => (stderr += chunk));
+  up.stderr.on("data", (chunk) => (upStderr += chunk));
   await new Promise((ready, fail) => {
-    const timer = setTimeout(() => fail(new Error(`up did not start in 120 s:\n${upStdout}\n${stderr}`)), 120_000);
+    const timer = setTimeout(() => fail(new Error(`up did not start in 120 s:\n${upStdout}\n${upStderr}`)), 120_000);
     up.stdout.on("data", (chunk) => {
       upStdout += chunk;
       if (upStdout.includes("Stop: Ctrl-C")) {
@@ -61,7 +61,7 @@ before(async () => {
     });
     up.on("exit", (code) => {
       clearTimeout(timer);
-      fail(new Error(`up exited with ${code}:\n${upStdout}\n${stderr}`));
+      fail(new Error(`up exited with ${code}:\n${upStdout}\n${upStderr}`));
     });
   });
   browser = await chromium.launch({
@@ -80,7 +80,12 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (up && up.exitCode === null) up.kill("SIGKILL");
+  if (up && up.exitCode === null) {
+    // SIGTERM: up stops moto and its stand-ins; a SIGKILLed up would leave moto on its port.
+    up.kill("SIGTERM");
+    const stopped = await Promise.race([upExit, new Promise((late) => setTimeout(() => late(null), 15_000))]);
+    if (!stopped) up.kill("SIGKILL");
+  }
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -104,6 +109,14 @@ test("alice uploads a PNG, sees it listed and shown through the CDN; bob sees no
   const row = page.locator('#file-list tr[data-status="ready"]');
   await row.first().waitFor({ timeout: 30_000 });
   assert.equal(await row.count(), 1);
+  // up printed the functions' metric lines (CloudWatch EMF) for it, as Lambda would.
+  const metrics = upStderr
+    .split("\n")
+    .filter((line) => line.startsWith("{") && line.includes('"_aws"'))
+    .map((line) => JSON.parse(line));
+  const named = (name) => metrics.filter((m) => m._aws.CloudWatchMetrics[0].Metrics[0].Name === name);
+  assert.ok(named("UploadsIssued").some((m) => m.Mode === "put" && m.UploadsIssued === 1), upStderr);
+  assert.ok(named("FilesReady").length >= 1, upStderr);
   assert.match(await row.first().textContent(), /red dot\.png/);
   const fileId = await row.first().getAttribute("data-file-id");
   const progress = page.locator("progress.upload-progress").first();

@@ -17,15 +17,26 @@ pub struct UpOptions {
     pub faults: String,
     pub moto_server: Option<PathBuf>,
     pub log: String,
+    /// Log lines as flat JSON, as the functions write them on Lambda.
+    pub json_logs: bool,
+}
+
+/// The functions' own log set-up (its ceiling keeps secrets out at every level), on stderr.
+fn init_logging(up: &UpOptions) {
+    let format = if up.json_logs {
+        shared::logging::Format::Json
+    } else {
+        shared::logging::Format::Coloured
+    };
+    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(shared::logging::subscriber(
+        &up.log,
+        format,
+        std::io::stderr,
+    ));
 }
 
 pub fn run(up: UpOptions) -> anyhow::Result<()> {
-    // The functions' own log set-up (its ceiling keeps secrets out at every level).
-    let _ = tracing_subscriber::util::SubscriberInitExt::try_init(shared::logging::subscriber(
-        &up.log,
-        shared::logging::Format::Coloured,
-        std::io::stderr,
-    ));
+    init_logging(&up);
     let project = checkout();
     let moto = match &up.moto_server {
         Some(server) => find_moto_python(&MotoSearch {

@@ -69,6 +69,7 @@ pub async fn handle(deps: &Deps, owner: &OwnerId) -> Result<Response<Body>, ApiE
         .issue(&session_name(&id, owner), &policy, config.credentials_ttl)
         .await?;
     tracing::info!(credential = %id, expiration = %credentials.expiration, "credentials issued");
+    shared::metrics::count("UploadsIssued", &[("Mode", "credentials")]);
     Ok(json_response(
         StatusCode::OK,
         &Issued {

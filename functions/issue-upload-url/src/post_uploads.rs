@@ -77,6 +77,7 @@ pub async fn handle(
 
     record_pending(deps, &key, &upload, UploadMode::Put, put.expires_at).await?;
     tracing::info!(%file_id, size = %upload.size, content_type = %upload.content_type, "upload issued");
+    shared::metrics::count("UploadsIssued", &[("Mode", "put")]);
 
     Ok(json_response(
         StatusCode::CREATED,

@@ -67,6 +67,7 @@ pub async fn handle(
     )?;
     record_pending(deps, &key, &upload, UploadMode::Form, form.expires_at).await?;
     tracing::info!(%file_id, size = %upload.size, content_type = %upload.content_type, "form issued");
+    shared::metrics::count("UploadsIssued", &[("Mode", "form")]);
 
     Ok(json_response(
         StatusCode::CREATED,

@@ -141,6 +141,7 @@ pub async fn handle(
     let (parts, expires_at) =
         part_urls(deps, &key, &upload_id, multipart.upload.size, &plan, first).await?;
     tracing::info!(%file_id, size = %multipart.upload.size, parts = plan.part_count, "multipart upload issued");
+    shared::metrics::count("UploadsIssued", &[("Mode", "multipart")]);
     Ok(json_response(
         StatusCode::CREATED,
         &MultipartIssued {

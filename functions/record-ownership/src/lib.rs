@@ -142,6 +142,7 @@ pub async fn process_event(deps: &Deps, event: &S3Event) -> Report {
             Err(err) => {
                 let retryable = err.is_retryable();
                 tracing::error!(key = %key, error = %err, retryable, "record failed; the invocation fails so Lambda retries it");
+                shared::metrics::count("RecordFailures", &[]);
                 RecordOutcome::Failed {
                     error: err.to_string(),
                     retryable,

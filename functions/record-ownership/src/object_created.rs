@@ -24,6 +24,7 @@ use shared::domain::sequencer::Sequencer;
 use shared::domain::sniff::{SNIFF_BYTES, is_checked};
 use shared::domain::time::whole_seconds;
 use shared::domain::upload::{ByteSize, ContentType, Filename};
+use shared::metrics::{self, Unit};
 use shared::ports::{Applied, StoreError};
 
 use crate::{Deps, RecordOutcome};
@@ -168,8 +169,12 @@ async fn mark_ready(
         .await;
     match applied {
         Ok(Applied::Yes) => {
-            if let Outcome::Ready { size, .. } = ready {
+            if let Outcome::Ready {
+                size, uploaded_at, ..
+            } = ready
+            {
                 tracing::info!(%size, "file ready");
+                count_ready(*uploaded_at, now);
             }
             Ok(RecordOutcome::Ready)
         }
@@ -268,6 +273,14 @@ async fn with_first_bytes(
     Ok(object)
 }
 
+/// The metrics of a file made ready at `now`, which S3 reported at `uploaded_at` (to the
+/// second).
+fn count_ready(uploaded_at: DateTime<Utc>, now: DateTime<Utc>) {
+    metrics::count("FilesReady", &[]);
+    let waited = (now - uploaded_at).num_milliseconds().max(0);
+    metrics::emit("TimeToReady", Unit::Milliseconds, waited as f64, &[]);
+}
+
 /// Mark the record rejected (writing it, for an adoption) and delete the object.
 async fn reject(
     deps: &Deps,
@@ -299,6 +312,7 @@ async fn reject(
         Applied::Yes => {
             deps.objects.delete(raw_key).await?;
             tracing::warn!(%rejection, "upload rejected and deleted");
+            metrics::count("FilesRejected", &[("Reason", rejection.reason().code())]);
             Ok(RecordOutcome::Rejected {
                 reason: rejection.to_string(),
             })
@@ -387,6 +401,7 @@ async fn adopt_object(
     {
         Ok(Applied::Yes) => {
             tracing::info!(size = %object.size, "an upload by temporary credentials adopted");
+            count_ready(uploaded_at, now);
             Ok(RecordOutcome::Ready)
         }
         Ok(Applied::Superseded) => superseded(deps, key, raw_key).await,

@@ -238,7 +238,7 @@ impl DynamoRecords {
             .send()
             .await
             .map(|out| out.item)
-            .map_err(|err| store_error(operation, &err))
+            .map_err(|err| store_error("DynamoDB", operation, &err))
     }
 
     /// Write the record, on condition that it is as it was read.
@@ -351,7 +351,7 @@ impl FileRecords for DynamoRecords {
                 // The record or the usage moved since the read.
                 Ok(Committed::Moved)
             }
-            Err(err) => Err(store_error("TransactWriteItems", &err)),
+            Err(err) => Err(store_error("DynamoDB", "TransactWriteItems", &err)),
         }
     }
 
@@ -391,7 +391,7 @@ impl FileRecords for DynamoRecords {
             .set_exclusive_start_key(before.map(|b| key(owner, b)))
             .send()
             .await
-            .map_err(|err| store_error("Query", &err))?;
+            .map_err(|err| store_error("DynamoDB", "Query", &err))?;
         let mut records = out
             .items()
             .iter()
@@ -474,7 +474,7 @@ impl FileRecords for DynamoRecords {
             {
                 Ok(Committed::Moved)
             }
-            Err(err) => Err(store_error("PutItem", &err)),
+            Err(err) => Err(store_error("DynamoDB", "PutItem", &err)),
         }
     }
 }

@@ -4,15 +4,19 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use crate::metrics;
 use crate::ports::StoreError;
 
-/// Map an SDK error to the store error the API reports: retryable or not.
+/// Map an SDK error of `operation` on `service` to the store error the API reports:
+/// retryable or not. A retryable one is counted (`DependencyFailures` by `Dependency`).
 pub fn store_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    service: &'static str,
     operation: &str,
     err: &SdkError<E, HttpResponse>,
 ) -> StoreError {
     let summary = format!("{operation}: {}", error_summary(err));
     if is_transient(err) {
+        metrics::count("DependencyFailures", &[("Dependency", service)]);
         StoreError::Unavailable(summary)
     } else {
         StoreError::Failed(summary)

@@ -147,10 +147,10 @@ impl ObjectStore for S3Objects {
             Err(err) if unreadable(&err) => Err(unreadable_error("HeadObject", &err)),
             // A ranged GET says why: unreadable, or the failure it meets too.
             Err(err) if bare_400(&err) => match self.first_bytes(key, 1).await {
-                Ok(_) => Err(store_error("HeadObject", &err)),
+                Ok(_) => Err(store_error("S3", "HeadObject", &err)),
                 Err(why) => Err(why),
             },
-            Err(err) => Err(store_error("HeadObject", &err)),
+            Err(err) => Err(store_error("S3", "HeadObject", &err)),
         }
     }
 
@@ -188,7 +188,7 @@ impl ObjectStore for S3Objects {
                 Ok(Some(Vec::new()))
             }
             Err(err) if unreadable(&err) => Err(unreadable_error("GetObject", &err)),
-            Err(err) => Err(store_error("GetObject", &err)),
+            Err(err) => Err(store_error("S3", "GetObject", &err)),
         }
     }
 
@@ -200,7 +200,7 @@ impl ObjectStore for S3Objects {
             .send()
             .await
             .map(|_| ())
-            .map_err(|err| store_error("DeleteObject", &err))
+            .map_err(|err| store_error("S3", "DeleteObject", &err))
     }
 }
 
@@ -239,7 +239,7 @@ impl MultipartUploads for S3Objects {
         let out = request
             .send()
             .await
-            .map_err(|err| store_error("CreateMultipartUpload", &err))?;
+            .map_err(|err| store_error("S3", "CreateMultipartUpload", &err))?;
         out.upload_id
             .filter(|id| !id.is_empty())
             .ok_or_else(|| StoreError::Failed("CreateMultipartUpload returned no upload id".into()))
@@ -272,7 +272,7 @@ impl MultipartUploads for S3Objects {
                 {
                     return Ok(None);
                 }
-                Err(err) => return Err(store_error("ListParts", &err)),
+                Err(err) => return Err(store_error("S3", "ListParts", &err)),
             };
             for part in out.parts() {
                 let (Some(number), Some(etag)) = (part.part_number, part.e_tag.as_deref()) else {
@@ -355,7 +355,7 @@ impl MultipartUploads for S3Objects {
                             .to_owned(),
                         code,
                     }),
-                    _ => Err(store_error("CompleteMultipartUpload", &err)),
+                    _ => Err(store_error("S3", "CompleteMultipartUpload", &err)),
                 }
             }
         }
@@ -380,7 +380,7 @@ impl MultipartUploads for S3Objects {
             {
                 Ok(())
             }
-            Err(err) => Err(store_error("AbortMultipartUpload", &err)),
+            Err(err) => Err(store_error("S3", "AbortMultipartUpload", &err)),
         }
     }
 
@@ -393,7 +393,7 @@ impl MultipartUploads for S3Objects {
             .max_uploads(i32::try_from(max.min(1000)).unwrap_or(1000))
             .send()
             .await
-            .map_err(|err| store_error("ListMultipartUploads", &err))?;
+            .map_err(|err| store_error("S3", "ListMultipartUploads", &err))?;
         Ok(out
             .uploads()
             .iter()

@@ -33,7 +33,7 @@ impl SecretSource for SecretsManagerSource {
             .secret_id(&self.secret_id)
             .send()
             .await
-            .map_err(|err| store_error("GetSecretValue", &err))?;
+            .map_err(|err| store_error("SecretsManager", "GetSecretValue", &err))?;
         output.secret_string.ok_or_else(|| {
             StoreError::Failed(
                 "the secret has no SecretString (binary secrets are not supported)".into(),

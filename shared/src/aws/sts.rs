@@ -50,7 +50,7 @@ impl CredentialsIssuer for StsIssuer {
             .duration_seconds(i32::try_from(duration.as_secs()).unwrap_or(3600))
             .send()
             .await
-            .map_err(|err| store_error("AssumeRole", &err))?;
+            .map_err(|err| store_error("STS", "AssumeRole", &err))?;
         let credentials = out
             .credentials
             .ok_or_else(|| StoreError::Failed("AssumeRole returned no credentials".into()))?;

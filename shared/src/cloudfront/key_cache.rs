@@ -14,6 +14,7 @@ use tokio::sync::{Mutex, RwLock};
 
 use super::signing_key::{HashAlgorithm, SigningKey};
 use super::trust::TrustedKeys;
+use crate::metrics;
 use crate::ports::secrets::SecretSource;
 
 /// One key of the secret: `{"key_pair_id": "K…", "private_key_pem": "-----BEGIN …"}`.
@@ -238,6 +239,15 @@ impl KeyCache {
         }
         let loaded = self.fetch_and_check().await;
         let mut state = self.state.write().await;
+        // How old the key in use is once this load is done: 0 for a new one.
+        let age = match (&loaded, state.loaded_at) {
+            (Ok(_), _) | (Err(_), None) => 0.0,
+            (Err(_), Some(at)) => at.elapsed().as_secs_f64(),
+        };
+        metrics::emit("SigningKeyAge", metrics::Unit::Seconds, age, &[]);
+        if loaded.is_err() {
+            metrics::count("SigningKeyRefreshFailures", &[]);
+        }
         match loaded {
             Ok(key) => {
                 tracing::info!(

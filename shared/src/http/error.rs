@@ -16,6 +16,7 @@ use super::response::json_response;
 use crate::domain::lifecycle::QuotaExceeded;
 use crate::domain::upload::UploadError;
 use crate::domain::view::{ExpiresInError, ViewConditionError};
+use crate::metrics;
 use crate::ports::StoreError;
 
 /// Writes [`ErrorCode`] from one list: each code's variant, its `error` string and its HTTP
@@ -213,6 +214,11 @@ impl ApiError {
             tracing::warn!(code = %self.code, %cause, "dependency unavailable");
         } else {
             tracing::info!(status = status.as_u16(), code = %self.code, "request refused");
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            metrics::count("Unavailable", &[("Code", self.code.as_str())]);
+        } else if self.code == ErrorCode::QuotaExceeded {
+            metrics::count("QuotaExceeded", &[]);
         }
         let mut response = json_response(
             status,

@@ -1,0 +1,146 @@
+//! The functions' CloudWatch metrics, as the embedded metric format lines they write
+//! ([`shared::metrics`]): a whole run of the local stack with every line captured, then the
+//! lines read back as CloudWatch Logs would (each line with `_aws` is a metric record).
+//! An upload issued (`UploadsIssued` by `Mode`) and made ready (`FilesReady`,
+//! `TimeToReady`), one rejected (`FilesRejected` by `Reason`), one over the quota
+//! (`QuotaExceeded`), a throttled DynamoDB (`DependencyFailures` by `Dependency`, and the
+//! API's `Unavailable` by `Code`); and the lines are written even with logging at `error`.
+//!
+//! Its own test binary: the subscriber it installs is process-wide.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use integration_tests::png;
+use integration_tests::running::Running;
+use serde_json::{Value, json};
+
+/// Every line written, in memory.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    /// The metric records written so far: the lines that are JSON objects with `_aws`.
+    fn records(&self) -> Vec<Value> {
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line.get("_aws").is_some())
+            .collect()
+    }
+
+    /// The records of metric `name` whose dimensions include `dimensions`.
+    fn of(&self, name: &str, dimensions: &[(&str, &str)]) -> Vec<Value> {
+        self.records()
+            .into_iter()
+            .filter(|r| r["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == name)
+            .filter(|r| dimensions.iter().all(|(k, v)| r[*k] == *v))
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_functions_write_their_metrics_as_embedded_metric_format() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    // At `error`: no log line of this run is written, and every metric line still is.
+    tracing_subscriber::util::SubscriberInitExt::try_init(shared::logging::subscriber(
+        "error",
+        shared::logging::Format::Plain,
+        move || writer.clone(),
+    ))
+    .expect("the only subscriber of this test binary");
+    let run = Running::start_with(&[("QUOTA_FILES", "2")]).await;
+    let token = run.token("alice");
+
+    run.upload("alice", "a.png", "image/png", &png(64, 1)).await;
+    let issued = captured.of("UploadsIssued", &[("Mode", "put")]);
+    assert_eq!(issued.len(), 1, "{:?}", captured.records());
+    let record = &issued[0];
+    assert_eq!(record["UploadsIssued"], 1.0);
+    assert_eq!(record["FunctionName"], "local");
+    assert_eq!(
+        record["_aws"]["CloudWatchMetrics"][0],
+        json!({
+            "Namespace": "PrivateUploads",
+            "Dimensions": [["FunctionName", "Mode"]],
+            "Metrics": [{"Name": "UploadsIssued", "Unit": "Count"}],
+        })
+    );
+    assert!(record["_aws"]["Timestamp"].as_i64().unwrap() > 1_700_000_000_000);
+    assert_eq!(captured.of("FilesReady", &[]).len(), 1);
+    let waited = &captured.of("TimeToReady", &[])[0];
+    assert_eq!(
+        waited["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
+        "Milliseconds"
+    );
+    assert!(waited["TimeToReady"].as_f64().unwrap() >= 0.0, "{waited}");
+
+    // A PUT of other bytes than declared: rejected for its size.
+    let declared = json!({"filename": "b.png", "content_type": "image/png", "size": 64});
+    let (status, issued) = run
+        .json("POST", "/uploads", Some(&token), Some(declared))
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    let file_id = issued["file_id"].as_str().unwrap();
+    let mut put = run
+        .http
+        .put(issued["upload"]["url"].as_str().unwrap())
+        .body(vec![b'x'; 64]);
+    for (name, value) in issued["upload"]["headers"].as_object().unwrap() {
+        put = put.header(name.as_str(), value.as_str().unwrap());
+    }
+    assert_eq!(put.send().await.unwrap().status(), 200);
+    let _ = run
+        .settled_rejected("alice", file_id, "content_mismatch")
+        .await;
+    let rejected = captured.of("FilesRejected", &[("Reason", "content_mismatch")]);
+    assert_eq!(rejected.len(), 1, "{:?}", captured.records());
+
+    // One file ready and one upload reserved, of two: the next upload is refused.
+    let reserved = json!({"filename": "c.png", "content_type": "image/png", "size": 64});
+    let (status, _) = run
+        .json("POST", "/uploads", Some(&token), Some(reserved))
+        .await;
+    assert_eq!(status, 201);
+    let over = json!({"filename": "d.png", "content_type": "image/png", "size": 64});
+    let (status, refused) = run.json("POST", "/uploads", Some(&token), Some(over)).await;
+    assert_eq!((status, &refused["error"]), (413, &json!("quota_exceeded")));
+    assert_eq!(captured.of("QuotaExceeded", &[]).len(), 1);
+
+    // DynamoDB throttles: counted where it failed, and as the API's 503.
+    run.faults("dynamodb:throttle").await;
+    let (status, _) = run.json("GET", "/files", Some(&token), None).await;
+    run.faults("").await;
+    assert_eq!(status, 503);
+    assert!(
+        !captured
+            .of("DependencyFailures", &[("Dependency", "DynamoDB")])
+            .is_empty()
+    );
+    assert_eq!(
+        captured
+            .of("Unavailable", &[("Code", "dependency_unavailable")])
+            .len(),
+        1
+    );
+    run.stop().await;
+}
