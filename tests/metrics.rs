@@ -4,7 +4,9 @@
 //! An upload issued (`UploadsIssued` by `Mode`) and made ready (`FilesReady`,
 //! `TimeToReady`), one rejected (`FilesRejected` by `Reason`), one over the quota
 //! (`QuotaExceeded`), a throttled DynamoDB (`DependencyFailures` by `Dependency`, and the
-//! API's `Unavailable` by `Code`); and the lines are written even with logging at `error`.
+//! API's `Unavailable` by `Code`), the signing key's age and a failed read of it
+//! (`SigningKeyAge`, `SigningKeyRefreshFailures`); and the lines are written even with
+//! logging at `error`.
 //!
 //! Its own test binary: the subscriber it installs is process-wide.
 
@@ -68,10 +70,12 @@ async fn the_functions_write_their_metrics_as_embedded_metric_format() {
         move || writer.clone(),
     ))
     .expect("the only subscriber of this test binary");
-    let run = Running::start_with(&[("QUOTA_FILES", "2")]).await;
+    // The view function re-reads its signing key every second.
+    let run =
+        Running::start_with(&[("QUOTA_FILES", "2"), ("SIGNING_KEY_REFRESH_SECONDS", "1")]).await;
     let token = run.token("alice");
 
-    run.upload("alice", "a.png", "image/png", &png(64, 1)).await;
+    let ready = run.upload("alice", "a.png", "image/png", &png(64, 1)).await;
     let issued = captured.of("UploadsIssued", &[("Mode", "put")]);
     assert_eq!(issued.len(), 1, "{:?}", captured.records());
     let record = &issued[0];
@@ -142,5 +146,21 @@ async fn the_functions_write_their_metrics_as_embedded_metric_format() {
             .len(),
         1
     );
+
+    // The signing key: its age at each read (0 for a new one), and a failed read counted
+    // while the last good key is kept.
+    let view = format!("/files/{ready}/url");
+    let (status, _) = run.json("GET", &view, Some(&token), None).await;
+    assert_eq!(status, 200);
+    assert!(!captured.of("SigningKeyAge", &[]).is_empty());
+    run.faults("secretsmanager:down").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _) = run.json("GET", &view, Some(&token), None).await;
+    run.faults("").await;
+    assert_eq!(status, 200, "the last good key signs");
+    assert_eq!(captured.of("SigningKeyRefreshFailures", &[]).len(), 1);
+    let ages = captured.of("SigningKeyAge", &[]);
+    let last = ages.last().unwrap()["SigningKeyAge"].as_f64().unwrap();
+    assert!(last >= 1.0, "the kept key's age: {last}");
     run.stop().await;
 }

@@ -239,12 +239,15 @@ impl KeyCache {
         }
         let loaded = self.fetch_and_check().await;
         let mut state = self.state.write().await;
-        // How old the key in use is once this load is done: 0 for a new one.
+        // How old the key in use is once this load is done: 0 for a new one; none without.
         let age = match (&loaded, state.loaded_at) {
-            (Ok(_), _) | (Err(_), None) => 0.0,
-            (Err(_), Some(at)) => at.elapsed().as_secs_f64(),
+            (Ok(_), _) => Some(0.0),
+            (Err(_), Some(at)) => Some(at.elapsed().as_secs_f64()),
+            (Err(_), None) => None,
         };
-        metrics::emit("SigningKeyAge", metrics::Unit::Seconds, age, &[]);
+        if let Some(age) = age {
+            metrics::emit("SigningKeyAge", metrics::Unit::Seconds, age, &[]);
+        }
         if loaded.is_err() {
             metrics::count("SigningKeyRefreshFailures", &[]);
         }
