@@ -10,53 +10,28 @@
 //!
 //! Its own test binary: the subscriber it installs is process-wide.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use integration_tests::capture::Captured;
 use integration_tests::png;
 use integration_tests::running::Running;
 use serde_json::{Value, json};
 
-/// Every line written, in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// The metric records written so far: the lines that are JSON objects with `_aws`.
+fn records(captured: &Captured) -> Vec<Value> {
+    captured
+        .text()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line.get("_aws").is_some())
+        .collect()
 }
 
-impl Captured {
-    /// The metric records written so far: the lines that are JSON objects with `_aws`.
-    fn records(&self) -> Vec<Value> {
-        let bytes = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|line| line.get("_aws").is_some())
-            .collect()
-    }
-
-    /// The records of metric `name` whose dimensions include `dimensions`.
-    fn of(&self, name: &str, dimensions: &[(&str, &str)]) -> Vec<Value> {
-        self.records()
-            .into_iter()
-            .filter(|r| r["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == name)
-            .filter(|r| dimensions.iter().all(|(k, v)| r[*k] == *v))
-            .collect()
-    }
+/// The records of metric `name` whose dimensions include `dimensions`.
+fn of(captured: &Captured, name: &str, dimensions: &[(&str, &str)]) -> Vec<Value> {
+    records(captured)
+        .into_iter()
+        .filter(|r| r["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == name)
+        .filter(|r| dimensions.iter().all(|(k, v)| r[*k] == *v))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -76,8 +51,8 @@ async fn the_functions_write_their_metrics_as_embedded_metric_format() {
     let token = run.token("alice");
 
     let ready = run.upload("alice", "a.png", "image/png", &png(64, 1)).await;
-    let issued = captured.of("UploadsIssued", &[("Mode", "put")]);
-    assert_eq!(issued.len(), 1, "{:?}", captured.records());
+    let issued = of(&captured, "UploadsIssued", &[("Mode", "put")]);
+    assert_eq!(issued.len(), 1, "{:?}", records(&captured));
     let record = &issued[0];
     assert_eq!(record["UploadsIssued"], 1.0);
     assert_eq!(record["FunctionName"], "local");
@@ -90,8 +65,8 @@ async fn the_functions_write_their_metrics_as_embedded_metric_format() {
         })
     );
     assert!(record["_aws"]["Timestamp"].as_i64().unwrap() > 1_700_000_000_000);
-    assert_eq!(captured.of("FilesReady", &[]).len(), 1);
-    let waited = &captured.of("TimeToReady", &[])[0];
+    assert_eq!(of(&captured, "FilesReady", &[]).len(), 1);
+    let waited = &of(&captured, "TimeToReady", &[])[0];
     assert_eq!(
         waited["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
         "Milliseconds"
@@ -116,8 +91,12 @@ async fn the_functions_write_their_metrics_as_embedded_metric_format() {
     let _ = run
         .settled_rejected("alice", file_id, "content_mismatch")
         .await;
-    let rejected = captured.of("FilesRejected", &[("Reason", "content_mismatch")]);
-    assert_eq!(rejected.len(), 1, "{:?}", captured.records());
+    let rejected = of(
+        &captured,
+        "FilesRejected",
+        &[("Reason", "content_mismatch")],
+    );
+    assert_eq!(rejected.len(), 1, "{:?}", records(&captured));
 
     // One file ready and one upload reserved, of two: the next upload is refused.
     let reserved = json!({"filename": "c.png", "content_type": "image/png", "size": 64});
@@ -128,7 +107,7 @@ async fn the_functions_write_their_metrics_as_embedded_metric_format() {
     let over = json!({"filename": "d.png", "content_type": "image/png", "size": 64});
     let (status, refused) = run.json("POST", "/uploads", Some(&token), Some(over)).await;
     assert_eq!((status, &refused["error"]), (413, &json!("quota_exceeded")));
-    assert_eq!(captured.of("QuotaExceeded", &[]).len(), 1);
+    assert_eq!(of(&captured, "QuotaExceeded", &[]).len(), 1);
 
     // DynamoDB throttles: counted where it failed, and as the API's 503.
     run.faults("dynamodb:throttle").await;
@@ -136,14 +115,20 @@ async fn the_functions_write_their_metrics_as_embedded_metric_format() {
     run.faults("").await;
     assert_eq!(status, 503);
     assert!(
-        !captured
-            .of("DependencyFailures", &[("Dependency", "DynamoDB")])
-            .is_empty()
+        !of(
+            &captured,
+            "DependencyFailures",
+            &[("Dependency", "DynamoDB")]
+        )
+        .is_empty()
     );
     assert_eq!(
-        captured
-            .of("Unavailable", &[("Code", "dependency_unavailable")])
-            .len(),
+        of(
+            &captured,
+            "Unavailable",
+            &[("Code", "dependency_unavailable")]
+        )
+        .len(),
         1
     );
 
@@ -152,14 +137,14 @@ async fn the_functions_write_their_metrics_as_embedded_metric_format() {
     let view = format!("/files/{ready}/url");
     let (status, _) = run.json("GET", &view, Some(&token), None).await;
     assert_eq!(status, 200);
-    assert!(!captured.of("SigningKeyAge", &[]).is_empty());
+    assert!(!of(&captured, "SigningKeyAge", &[]).is_empty());
     run.faults("secretsmanager:down").await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let (status, _) = run.json("GET", &view, Some(&token), None).await;
     run.faults("").await;
     assert_eq!(status, 200, "the last good key signs");
-    assert_eq!(captured.of("SigningKeyRefreshFailures", &[]).len(), 1);
-    let ages = captured.of("SigningKeyAge", &[]);
+    assert_eq!(of(&captured, "SigningKeyRefreshFailures", &[]).len(), 1);
+    let ages = of(&captured, "SigningKeyAge", &[]);
     let last = ages.last().unwrap()["SigningKeyAge"].as_f64().unwrap();
     assert!(last >= 1.0, "the kept key's age: {last}");
     run.stop().await;

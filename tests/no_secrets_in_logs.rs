@@ -8,44 +8,13 @@
 //!
 //! Its own test binary: the subscriber it installs is process-wide.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use aws_credential_types::Credentials;
 use aws_sdk_s3::primitives::ByteStream;
+use integration_tests::capture::Captured;
 use integration_tests::png;
 use integration_tests::running::{Body, Running};
 use private_uploads::local::stack::BUCKET;
 use serde_json::json;
-
-/// Every log line written, in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(
-            &self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
-        .into_owned()
-    }
-}
 
 /// The value of `name=` in a URL's query or a cookie header.
 fn param<'a>(text: &'a str, name: &str) -> &'a str {

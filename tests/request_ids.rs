@@ -6,42 +6,17 @@
 //!
 //! Its own test binary: the subscriber it installs is process-wide.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
+use integration_tests::capture::Captured;
 use integration_tests::running::{Answer, Body, Running};
 use serde_json::{Value, json};
 
-/// Every log line written, in memory.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// The lines logged so far, each parsed (a line that is not JSON fails the test).
-    fn lines(&self) -> Vec<Value> {
-        let bytes = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-            .collect()
-    }
+/// The lines logged so far, each parsed (a line that is not JSON fails the test).
+fn lines(captured: &Captured) -> Vec<Value> {
+    captured
+        .text()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
 }
 
 fn request_id(answer: &Answer) -> String {
@@ -108,8 +83,7 @@ async fn a_request_id_goes_from_the_answer_to_the_log() {
     );
 
     // The log lines; the metric lines (`_aws`, tests/metrics.rs) are not log lines.
-    let lines: Vec<Value> = captured
-        .lines()
+    let lines: Vec<Value> = lines(&captured)
         .into_iter()
         .filter(|line| line.get("_aws").is_none())
         .collect();

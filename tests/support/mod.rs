@@ -16,6 +16,7 @@ use serde_json::Value;
 pub use private_uploads::local::stack::{BUCKET, KEY_PAIR_ID, SESSION_TOKEN};
 
 pub mod browser;
+pub mod capture;
 pub mod running;
 pub mod schema;
 
