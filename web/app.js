@@ -190,8 +190,15 @@ function api(method, path, body) {
   return callApi({ api: apiBase(), getToken: () => state.token }, method, path, body);
 }
 
+// A single request's SHA-256 is sent (S3 checks the object against it) for files up to this
+// size only: the browser's crypto.subtle digests a whole buffer, not a stream, so hashing
+// reads the file into memory. Larger single requests go without (S3 still holds them to
+// their signed length, and record-ownership to their type and first bytes); multipart
+// uploads (the default above 8 MiB) carry no whole-file checksum from the page yet.
+const SHA256_MAX_BYTES = 32 * MIB;
+
 async function sha256Base64(file) {
-  if (!globalThis.crypto?.subtle) return undefined;
+  if (!globalThis.crypto?.subtle || file.size > SHA256_MAX_BYTES) return undefined;
   const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
   return btoa(String.fromCharCode(...new Uint8Array(digest)));
 }

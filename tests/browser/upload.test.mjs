@@ -12,6 +12,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync, execSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -477,6 +478,32 @@ async function tabTo(page, selector, presses = 60) {
   }
   assert.fail(`${selector} was not reached with Tab in ${presses} presses`);
 }
+
+test("a single request sends its SHA-256 up to 32 MiB and none above it, and both end ready", async () => {
+  const { page, problems } = await openPage("judy");
+  const threshold = page.locator("#multipart-threshold");
+  await threshold.fill("64");
+  await threshold.blur();
+  const asked = [];
+  page.on("request", (r) => {
+    if (r.method() === "POST" && r.url().endsWith("/uploads")) asked.push(JSON.parse(r.postData()));
+  });
+  const small = Buffer.concat([PNG, Buffer.alloc(MIB, 1)]);
+  const large = Buffer.concat([PNG, Buffer.alloc(33 * MIB, 2)]);
+  await page.setInputFiles("#file-input", [
+    { name: "small.png", mimeType: "image/png", buffer: small },
+    { name: "large.png", mimeType: "image/png", buffer: large },
+  ]);
+  await page.click("#upload-button");
+  await readyRow(page, "small.png");
+  await readyRow(page, "large.png");
+  const byName = Object.fromEntries(asked.map((body) => [body.filename, body]));
+  const expected = createHash("sha256").update(small).digest("base64");
+  assert.equal(byName["small.png"].sha256, expected, "the small file's digest is sent");
+  assert.equal(byName["large.png"].sha256, undefined, "none for a file over 32 MiB");
+  assert.deepEqual(problems, [], "no script errors on the page");
+  await page.close();
+});
 
 test("with the keyboard alone: sign in, upload, hear it ready, and delete it through the dialog", async () => {
   const page = await browser.newPage();
