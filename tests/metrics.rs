@@ -36,15 +36,8 @@ fn of(captured: &Captured, name: &str, dimensions: &[(&str, &str)]) -> Vec<Value
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_functions_write_their_metrics_as_embedded_metric_format() {
-    let captured = Captured::default();
-    let writer = captured.clone();
     // At `error`: no log line of this run is written, and every metric line still is.
-    tracing_subscriber::util::SubscriberInitExt::try_init(shared::logging::subscriber(
-        "error",
-        shared::logging::Format::Plain,
-        move || writer.clone(),
-    ))
-    .expect("the only subscriber of this test binary");
+    let captured = Captured::install("error", shared::logging::Format::Plain);
     // The view function re-reads its signing key every second.
     let run =
         Running::start_with(&[("QUOTA_FILES", "2"), ("SIGNING_KEY_REFRESH_SECONDS", "1")]).await;

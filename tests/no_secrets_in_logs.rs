@@ -26,14 +26,7 @@ fn param<'a>(text: &'a str, name: &str) -> &'a str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_token_signature_key_or_credential_is_logged_even_at_trace() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::util::SubscriberInitExt::try_init(shared::logging::subscriber(
-        "trace",
-        shared::logging::Format::Plain,
-        move || writer.clone(),
-    ))
-    .expect("the only subscriber of this test binary");
+    let captured = Captured::install("trace", shared::logging::Format::Plain);
 
     // The view function re-reads its secret every second, for the swapped secrets below.
     let run = Running::start_with(&[("SIGNING_KEY_REFRESH_SECONDS", "1")]).await;

@@ -31,14 +31,7 @@ fn request_id(answer: &Answer) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_id_goes_from_the_answer_to_the_log() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    tracing_subscriber::util::SubscriberInitExt::try_init(shared::logging::subscriber(
-        "info",
-        shared::logging::Format::Json,
-        move || writer.clone(),
-    ))
-    .expect("the only subscriber of this test binary");
+    let captured = Captured::install("info", shared::logging::Format::Json);
     let run = Running::start().await;
     let token = run.token("alice");
 

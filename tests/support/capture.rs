@@ -22,6 +22,21 @@ impl Write for Captured {
 }
 
 impl Captured {
+    /// Install the functions' log set-up ([`shared::logging::subscriber`]) with
+    /// `directives` and `format` as this test binary's one process-wide subscriber, writing
+    /// here.
+    pub fn install(directives: &str, format: shared::logging::Format) -> Self {
+        let captured = Self::default();
+        let writer = captured.clone();
+        tracing_subscriber::util::SubscriberInitExt::try_init(shared::logging::subscriber(
+            directives,
+            format,
+            move || writer.clone(),
+        ))
+        .expect("the only subscriber of this test binary");
+        captured
+    }
+
     /// Everything written so far.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(
