@@ -1,13 +1,23 @@
 // private-uploads web page: sign in, upload (presigned PUT, POST form, or multipart with
 // per-part retry and resume after a reload), list, view, delete, and a gallery of the
-// user's images loaded from the CDN by signed cookies alone.
+// user's images loaded from the CDN by signed cookies alone. The uploads go through the
+// browser client package (web/client, `@private-uploads/client`); this file is the page.
 // All user-controlled text goes through textContent / DOM properties, never innerHTML.
 // Nothing secret is stored: the token stays in memory; localStorage holds the API and CDN
 // URLs, the upload settings, and the unfinished multipart uploads (ids and file facts, no
 // URLs). The gallery's cookies are HttpOnly: the browser keeps them, this script never sees
 // them.
 
-import { ApiError, NotSettledError, callApi, readApiResponse, waitUntilSettled } from "./client/api.mjs";
+import {
+  ApiError,
+  MAX_SINGLE_BYTES,
+  NotSettledError,
+  callApi,
+  readApiResponse,
+  resumeMultipart,
+  uploadFile,
+  waitUntilSettled,
+} from "./client/index.mjs";
 
 const PAGE_SIZE = 20;
 const POLL_INTERVAL_MS = 500;
@@ -19,11 +29,6 @@ const UNFINISHED_KEY = "private-uploads.unfinished";
 
 const MIB = 1024 * 1024;
 const DEFAULT_THRESHOLD_MIB = 8;
-// S3 takes at most 5 GiB in one PUT or POST; anything larger must go in parts.
-const MAX_SINGLE_BYTES = 5 * 1024 * MIB;
-const PARTS_IN_FLIGHT = 3;
-const PART_ATTEMPTS = 4; // the first try and three retries
-const RETRY_BASE_MS = 500; // doubled on each retry
 
 // The gallery cookies' lifetime: their Max-Age is the stack's ViewUrlMaxSeconds (3600 by
 // default), which the page cannot read (the cookies are HttpOnly). They are renewed at 80% of
@@ -105,7 +110,6 @@ const state = {
   batch: { ok: 0, total: 0 }, // counted until the queue is empty
   active: new Set(), // file_ids of the multipart uploads running in this page
   resumeFor: null, // the unfinished upload the resume picker was opened for
-  xhrs: new Set(), // in-flight transfers to storage, aborted when the user switches
   listLoaded: false, // the first page of the file list has arrived for this session
   galleryRender: 0, // bumped on every gallery render; stale renders stop
   galleryItems: new Map(), // file_id -> <li> of its thumbnail, kept across renders
@@ -113,16 +117,6 @@ const state = {
 };
 
 // ---------- small helpers ----------
-
-// A transfer to storage that did not succeed; `retryable` when trying again may help.
-class TransferError extends Error {
-  constructor(message, { status = 0, retryable = false, cancelled = false } = {}) {
-    super(message);
-    this.status = status;
-    this.retryable = retryable;
-    this.cancelled = cancelled;
-  }
-}
 
 function describe(err) {
   if (err instanceof ApiError) {
@@ -175,8 +169,6 @@ function timeElement(iso) {
   return t;
 }
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 function apiBase() {
   return el.apiUrl.value.trim().replace(/\/+$/, "");
 }
@@ -188,19 +180,6 @@ function cdnBase() {
 // The API, called with the signed-in user's token (web/client/api.mjs).
 function api(method, path, body) {
   return callApi({ api: apiBase(), getToken: () => state.token }, method, path, body);
-}
-
-// A single request's SHA-256 is sent (S3 checks the object against it) for files up to this
-// size only: the browser's crypto.subtle digests a whole buffer, not a stream, so hashing
-// reads the file into memory. Larger single requests go without (S3 still holds them to
-// their signed length, and record-ownership to their type and first bytes); multipart
-// uploads (the default above 8 MiB) carry no whole-file checksum from the page yet.
-const SHA256_MAX_BYTES = 32 * MIB;
-
-async function sha256Base64(file) {
-  if (!globalThis.crypto?.subtle || file.size > SHA256_MAX_BYTES) return undefined;
-  const digest = await crypto.subtle.digest("SHA-256", await file.arrayBuffer());
-  return btoa(String.fromCharCode(...new Uint8Array(digest)));
 }
 
 // Who the token names, read (not verified: the API does that) only to keep one user's
@@ -344,8 +323,6 @@ function endSession() {
   state.sessionEnded = new AbortController();
   state.queue = [];
   state.batch = { ok: 0, total: 0 };
-  for (const xhr of state.xhrs) xhr.abort();
-  state.xhrs.clear();
   el.uploadList.replaceChildren();
   clearPreview();
   clearList();
@@ -1077,333 +1054,65 @@ async function uploadOne(file, session) {
   }
 }
 
-// Sends the file the way the settings (or an unfinished upload of it) say; resolves to its
-// file_id once storage holds it, or null when the user signed in again meanwhile.
-function sendFile(file, row, session) {
+// Sends the file the way the settings (or an unfinished upload of it) say, through the
+// client package's engine (web/client/upload.mjs); resolves to its file_id once storage
+// holds it, or null when the user signed out or in again meanwhile. A single request
+// carries the file's SHA-256 up to 32 MiB (hashing reads the file into memory); multipart
+// carries a full-object CRC64NVME, computed a slice at a time.
+async function sendFile(file, row, session) {
+  const client = { api: apiBase(), getToken: () => state.token };
   const unfinished = myUnfinished().find((entry) => sameFile(entry, file));
-  if (unfinished) return resumeMultipart(unfinished, file, row, session);
-  if (wantsMultipart(file)) return startMultipart(file, row, session);
-  if (el.useForm.checked) return sendForm(file, row, session);
-  return sendPut(file, row, session);
-}
-
-function contentTypeOf(file) {
-  return file.type || "application/octet-stream";
-}
-
-async function singleRequest(file, row) {
-  row.set("preparing", "Computing checksum…");
-  const request = { filename: file.name, content_type: contentTypeOf(file), size: file.size };
-  const sha256 = await sha256Base64(file);
-  if (sha256) request.sha256 = sha256;
-  return request;
-}
-
-// Browsers set these themselves and refuse to let scripts set them.
-const BROWSER_MANAGED = new Set(["content-length", "host"]);
-
-// One request to storage by XHR (fetch has no upload progress). Resolves with the finished
-// XHR whatever its status; rejects on a network error or when aborted.
-function sendXhr(method, url, body, { headers = {}, onProgress, group } = {}) {
-  return new Promise((resolve, reject) => {
-    const xhr = new XMLHttpRequest();
-    const untrack = () => {
-      state.xhrs.delete(xhr);
-      group?.delete(xhr);
-    };
-    state.xhrs.add(xhr);
-    group?.add(xhr);
-    xhr.open(method, url);
-    for (const [name, value] of Object.entries(headers)) {
-      if (!BROWSER_MANAGED.has(name.toLowerCase())) xhr.setRequestHeader(name, value);
-    }
-    if (onProgress) xhr.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : null);
-    xhr.onload = () => {
-      untrack();
-      resolve(xhr);
-    };
-    xhr.onerror = () => {
-      untrack();
-      reject(new TransferError("Network error while uploading to storage (offline, or blocked by CORS?)", { retryable: true }));
-    };
-    xhr.onabort = () => {
-      untrack();
-      reject(new TransferError("Upload cancelled", { cancelled: true }));
-    };
-    xhr.send(body);
-  });
-}
-
-function s3Error(xhr, what = "the upload") {
-  let code = "";
-  let message = "";
-  try {
-    const doc = new DOMParser().parseFromString(xhr.responseText || "", "application/xml");
-    code = doc.querySelector("Error > Code")?.textContent ?? "";
-    message = doc.querySelector("Error > Message")?.textContent ?? "";
-  } catch {
-    // not XML
-  }
-  const text = code ? `${code}${message ? `: ${message}` : ""}` : `HTTP ${xhr.status}`;
-  return new TransferError(`Storage refused ${what}: ${text}`, { status: xhr.status });
-}
-
-// ---------- one request: presigned PUT or POST form ----------
-
-async function sendPut(file, row, session) {
-  const request = await singleRequest(file, row);
-  row.set("requesting", "Requesting upload URL…");
-  const issued = await api("POST", "/uploads", request);
-  if (session !== state.session) return null;
-  row.li.dataset.fileId = issued.file_id;
-
-  row.show(0, file.size);
-  const xhr = await sendXhr(issued.upload.method || "PUT", issued.upload.url, file, {
-    headers: issued.upload.headers ?? {},
-    onProgress: (sent, total) => row.show(sent, total ?? file.size),
-  });
-  if (xhr.status !== 200) throw s3Error(xhr);
-  return issued.file_id;
-}
-
-async function sendForm(file, row, session) {
-  const request = await singleRequest(file, row);
-  row.set("requesting", "Requesting upload form…");
-  const issued = await api("POST", "/uploads/form", request);
-  if (session !== state.session) return null;
-  row.li.dataset.fileId = issued.file_id;
-
-  // Every field in the order given, then the file: S3 ignores fields after the file.
-  const form = new FormData();
-  for (const [name, value] of Object.entries(issued.upload.fields ?? {})) form.append(name, value);
-  form.append("file", file);
-
-  row.show(0, file.size);
-  const xhr = await sendXhr(issued.upload.method || "POST", issued.upload.url, form, {
-    // The total counts the form's fields too.
-    onProgress: (sent, total) => row.show(sent, total ?? file.size),
-  });
-  if (xhr.status < 200 || xhr.status >= 300) throw s3Error(xhr);
-  return issued.file_id;
-}
-
-// ---------- multipart: parts in parallel, each retried on its own, resumable ----------
-
-function partLength(entry, n) {
-  return n < entry.part_count ? entry.part_size : entry.size - (entry.part_count - 1) * entry.part_size;
-}
-
-async function startMultipart(file, row, session) {
-  row.set("requesting", "Requesting upload URLs…");
-  const issued = await api("POST", "/uploads/multipart", {
-    filename: file.name,
-    content_type: contentTypeOf(file),
-    size: file.size,
-  });
-  if (session !== state.session) return null;
-  const entry = {
-    owner: state.owner,
-    file_id: issued.file_id,
-    upload_id: issued.upload_id,
-    part_size: issued.part_size,
-    part_count: issued.part_count,
-    filename: file.name,
-    size: file.size,
-    last_modified: file.lastModified,
-    content_type: contentTypeOf(file),
-    started_at: new Date().toISOString(),
+  const mode = unfinished || wantsMultipart(file) ? "multipart" : el.useForm.checked ? "form" : "put";
+  let kept = unfinished?.file_id ?? null; // the unfinished upload stored for this file
+  const asking = {
+    put: "Requesting upload URL…",
+    form: "Requesting upload form…",
+    multipart: unfinished ? "Checking which parts storage already holds…" : "Requesting upload URLs…",
   };
-  saveUnfinished(entry);
-  return runMultipart(entry, file, row, session, issued.parts, new Map());
-}
-
-async function resumeMultipart(entry, file, row, session) {
-  row.set("requesting", "Checking which parts storage already holds…");
-  let listing;
+  const options = {
+    mode,
+    signal: state.sessionEnded.signal,
+    onStage(stage) {
+      if (stage === "checksum") row.set("preparing", "Computing checksum…");
+      else if (stage === "requesting") row.set("requesting", asking[mode]);
+      else if (stage === "uploading") row.show(0, file.size);
+      else if (stage === "completing") row.set("completing", "Putting the parts together…");
+    },
+    onIssued({ fileId }) {
+      row.li.dataset.fileId = fileId;
+      if (mode === "multipart") {
+        state.active.add(fileId);
+        renderUnfinished();
+      }
+    },
+    onProgress({ sent, total, partsDone, partCount, retrying }) {
+      if (!partCount) return row.show(sent, total);
+      const retries = retrying.map(({ part, why }) => `; retrying part ${part} after ${why}`).join("");
+      row.show(sent, total, ` (${partsDone} of ${partCount} part${partCount === 1 ? "" : "s"}${retries})`);
+    },
+    onUnfinished(entry) {
+      if (entry) {
+        kept = entry.file_id;
+        saveUnfinished({ owner: state.owner, ...entry });
+      } else if (kept) {
+        forgetUnfinished(kept);
+        kept = null;
+      }
+    },
+  };
   try {
-    listing = await api("GET", `/uploads/${encodeURIComponent(entry.file_id)}/parts`);
+    const { fileId } = unfinished
+      ? await resumeMultipart(client, unfinished, file, options)
+      : await uploadFile(client, file, options);
+    return session === state.session ? fileId : null;
   } catch (err) {
-    if (err.code === "upload_not_pending") {
-      // Completed already (another tab, or the answer to complete was lost).
-      forgetUnfinished(entry.file_id);
-      row.li.dataset.fileId = entry.file_id;
-      return entry.file_id;
-    }
-    if (err.status === 404) {
-      forgetUnfinished(entry.file_id);
-      row.set("requesting", "The unfinished upload had expired; starting over…");
-      return startMultipart(file, row, session);
-    }
-    throw err;
-  }
-  if (session !== state.session) return null;
-  const done = new Map();
-  for (const part of listing?.uploaded ?? []) {
-    // A part of another length (or without an ETag) is sent again; S3 keeps the newest.
-    if (typeof part.etag === "string" && part.size === partLength(entry, part.part_number)) {
-      done.set(part.part_number, part.etag);
-    }
-  }
-  return runMultipart(entry, file, row, session, listing?.parts ?? [], done);
-}
-
-// Uploads the parts not in `done` (part_number -> ETag), then completes the upload.
-async function runMultipart(entry, file, row, session, firstUrls, done) {
-  const job = {
-    entry,
-    file,
-    row,
-    session,
-    done,
-    urls: new Map(), // part_number -> presigned URL, from the pages the API gave
-    fetching: null, // the page of URLs being asked for
-    sent: new Map(), // part_number -> bytes sent so far, for parts in flight
-    retrying: new Map(), // part_number -> why its last try failed, until it succeeds
-    xhrs: new Set(), // this upload's requests in flight
-    failed: null,
-  };
-  addPartUrls(job, firstUrls);
-  row.li.dataset.fileId = entry.file_id;
-  state.active.add(entry.file_id);
-  renderUnfinished();
-  try {
-    const missing = [];
-    for (let n = 1; n <= entry.part_count; n += 1) if (!done.has(n)) missing.push(n);
-    showPartProgress(job);
-    await uploadParts(job, missing);
     if (session !== state.session) return null;
-
-    row.set("completing", "Putting the parts together…");
-    const parts = [...done.entries()]
-      .sort(([a], [b]) => a - b)
-      .map(([partNumber, etag]) => ({ part_number: partNumber, etag: quoted(etag) }));
-    try {
-      await api("POST", `/uploads/${encodeURIComponent(entry.file_id)}/complete`, {
-        upload_id: entry.upload_id,
-        parts,
-      });
-    } catch (err) {
-      if (err.code !== "upload_not_pending") throw err; // completed already: fine
-    }
-    forgetUnfinished(entry.file_id);
-    return entry.file_id;
-  } catch (err) {
-    err.resumable = readUnfinished().some((e) => e.file_id === entry.file_id);
+    err.resumable = Boolean(err.resumable && kept);
     throw err;
   } finally {
-    state.active.delete(entry.file_id);
+    if (row.li.dataset.fileId) state.active.delete(row.li.dataset.fileId);
     renderUnfinished();
   }
-}
-
-function quoted(etag) {
-  return etag.startsWith('"') ? etag : `"${etag}"`;
-}
-
-function addPartUrls(job, parts) {
-  for (const part of parts ?? []) job.urls.set(part.part_number, part.url);
-}
-
-function showPartProgress(job) {
-  let sent = 0;
-  for (const n of job.done.keys()) sent += partLength(job.entry, n);
-  for (const bytes of job.sent.values()) sent += bytes;
-  const { part_count: count } = job.entry;
-  const retrying = [...job.retrying].map(([n, why]) => `; retrying part ${n} after ${why}`).join("");
-  job.row.show(sent, job.entry.size, ` (${job.done.size} of ${count} part${count === 1 ? "" : "s"}${retrying})`);
-}
-
-// A few workers take the missing parts in order; the first part that fails for good stops
-// them all (the parts already stored stay, for a resume).
-async function uploadParts(job, missing) {
-  let next = 0;
-  const worker = async () => {
-    while (!job.failed && next < missing.length) {
-      const n = missing[next];
-      next += 1;
-      try {
-        const etag = await putPartWithRetry(job, n);
-        job.sent.delete(n);
-        job.retrying.delete(n);
-        job.done.set(n, etag);
-        showPartProgress(job);
-      } catch (err) {
-        if (!job.failed) {
-          job.failed = err;
-          for (const xhr of job.xhrs) xhr.abort();
-        }
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PARTS_IN_FLIGHT, missing.length) }, worker));
-  if (job.failed) throw job.failed;
-}
-
-async function putPartWithRetry(job, n) {
-  let freshUrl = false;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await putPart(job, n, await partUrl(job, n));
-    } catch (err) {
-      job.sent.delete(n);
-      if (job.failed || job.session !== state.session || err.cancelled) throw err;
-      // A 403 is most likely an expired URL: ask for a fresh one, once.
-      const expired = err.status === 403 && !freshUrl;
-      if (attempt >= PART_ATTEMPTS || !(err.retryable || expired)) {
-        const tries = attempt === 1 ? "" : ` after ${attempt} tries`;
-        throw new TransferError(`part ${n} of ${job.entry.part_count} was not accepted${tries}: ${err.message}`, err);
-      }
-      if (expired) {
-        freshUrl = true;
-        job.urls.delete(n);
-      }
-      job.retrying.set(n, err.status ? `HTTP ${err.status}` : "a network error");
-      showPartProgress(job);
-      await sleep(RETRY_BASE_MS * 2 ** (attempt - 1) * (0.8 + Math.random() * 0.4));
-      if (job.failed) throw err;
-    }
-  }
-}
-
-// PUTs exactly the part's bytes, with no other headers (Content-Length is signed).
-async function putPart(job, n, url) {
-  const start = (n - 1) * job.entry.part_size;
-  const blob = job.file.slice(start, start + partLength(job.entry, n));
-  const xhr = await sendXhr("PUT", url, blob, {
-    group: job.xhrs,
-    onProgress: (sent) => {
-      job.sent.set(n, sent);
-      showPartProgress(job);
-    },
-  });
-  if (xhr.status === 200) {
-    const etag = xhr.getResponseHeader("ETag");
-    if (!etag) {
-      throw new TransferError("storage did not show the part's ETag (the bucket's CORS rule must expose ETag)");
-    }
-    return etag;
-  }
-  const err = s3Error(xhr, `part ${n}`);
-  err.retryable = xhr.status >= 500 || xhr.status === 408 || xhr.status === 429;
-  throw err;
-}
-
-// The URL of part n, asking the API for the page of URLs from n when it is not known yet
-// (one request at a time, shared by the workers).
-async function partUrl(job, n) {
-  if (!job.urls.has(n) && job.fetching) await job.fetching.catch(() => {});
-  if (!job.urls.has(n)) {
-    job.fetching = api("GET", `/uploads/${encodeURIComponent(job.entry.file_id)}/parts?from=${n}`)
-      .then((data) => addPartUrls(job, data?.parts));
-    try {
-      await job.fetching;
-    } finally {
-      job.fetching = null;
-    }
-  }
-  const url = job.urls.get(n);
-  if (!url) throw new TransferError(`the API gave no URL for part ${n}`);
-  return url;
 }
 
 // Polls GET /files/{id} until the record leaves `pending`; null on timeout or sign-out.

@@ -1,8 +1,8 @@
 // A real browser against `private-uploads up`: Debian's Chromium driven by playwright-core
 // (no browser download). Alice uploads a PNG, sees it listed and shown through the CDN
 // stand-in; Bob sees none of it; a slow upload shows its progress on the way; a multipart
-// upload retries the one part that failed; an interrupted multipart upload resumes after a
-// reload, sending only the missing parts; the POST form and the drop zone work; the token
+// upload retries the one part that failed and carries the file's CRC64NVME; an interrupted
+// multipart upload resumes after a reload, sending only the missing parts; the POST form and the drop zone work; the token
 // command `up` prints works; stopping the stack leaves no process behind. The page is served
 // from this checkout's web/ (`--web-dir`).
 //
@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { Crc64Nvme } from "../../web/client/crc64nvme.mjs";
 
 const BIN = process.env.PRIVATE_UPLOADS_BIN;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -279,6 +280,10 @@ test("a 12 MiB multipart upload retries the one part that failed, shows its prog
   const path = bigPng("big.png");
   const { page, problems } = await openPage("dave");
   const puts = countPartPuts(page);
+  const created = [];
+  page.on("request", (req) => {
+    if (req.method() === "POST" && req.url() === `${apiUrl}/uploads/multipart`) created.push(JSON.parse(req.postData()));
+  });
   // The first PUT of part 2 gets a 500 from "S3"; everything else goes through.
   let failed = false;
   await page.route(`${s3Url}/**`, (route) => {
@@ -321,6 +326,8 @@ test("a 12 MiB multipart upload retries the one part that failed, shows its prog
   const row = await readyRow(page, "big.png");
   assert.match(await row.textContent(), /12 MB/);
   assert.ok(failed, "part 2 was failed once");
+  const crc = new Crc64Nvme().update(readFileSync(path)).base64();
+  assert.deepEqual(created.map((c) => c.crc64nvme), [crc], "the upload was created with the file's CRC64NVME");
   assert.deepEqual(Object.fromEntries(puts), { 1: 1, 2: 2, 3: 1 }, "only part 2 was sent again");
   const upload = page.locator(".upload-row").first();
   assert.equal(await upload.getAttribute("data-state"), "ready");

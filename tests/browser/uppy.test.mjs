@@ -1,7 +1,7 @@
 // Uppy 6 from npm (`@uppy/core` + `@uppy/aws-s3`, bundled from web/uppy) uploading into
-// `private-uploads up` through our adapter (web/uppy/private-uploads-uppy.mjs), in Debian's
-// Chromium driven by playwright-core: the example page web/uppy/index.html, as a user drives
-// it. Credentials mode (Uppy signs with temporary credentials): a small PNG, and a multipart
+// `private-uploads up` through the client package's plugin (`@private-uploads/client/uppy`,
+// web/client/uppy.mjs), in Debian's Chromium driven by playwright-core: the example page
+// web/uppy/index.html, as a user drives it. Credentials mode (Uppy signs with temporary credentials): a small PNG, and a multipart
 // PDF paused after its first part and resumed. Presigned mode: a PUT and a POST form. Each
 // ends `ready`, served through the CDN to its owner, and a 404 for anyone else.
 //
@@ -12,7 +12,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -54,7 +54,11 @@ function buildUppyBundle() {
   };
   const lock = join(UPPY_DIR, "package-lock.json");
   if (mtime(join(UPPY_DIR, "node_modules", ".package-lock.json")) < mtime(lock)) run(["ci", "--no-audit", "--no-fund"]);
-  const sources = ["package.json", "package-lock.json", "entry.mjs"].map((f) => mtime(join(UPPY_DIR, f)));
+  const client = join(UPPY_DIR, "..", "client");
+  const sources = [
+    ...["package.json", "package-lock.json", "entry.mjs"].map((f) => mtime(join(UPPY_DIR, f))),
+    ...readdirSync(client).filter((f) => f.endsWith(".mjs")).map((f) => mtime(join(client, f))),
+  ];
   if (mtime(join(UPPY_DIR, "dist", "uppy.min.mjs")) < Math.max(...sources)) run(["run", "build"]);
 }
 

@@ -7,6 +7,21 @@
 //   const issued = await callApi(client, "POST", "/uploads", { filename, content_type, size });
 //   const file = await waitUntilSettled(client, issued.file_id);
 
+/**
+ * @typedef {object} Client Where the API is and who calls it.
+ * @property {string} api the HTTP API's base URL (the stack's ApiUrl)
+ * @property {() => string | Promise<string>} getToken the signed-in user's JWT
+ * @typedef {object} FileRecord A file as `GET /files/{file_id}` answers it (docs/api.md).
+ * @property {string} file_id
+ * @property {string} key `users/{owner}/{file_id}`
+ * @property {string} filename
+ * @property {string} content_type
+ * @property {number} size
+ * @property {"pending" | "ready" | "rejected"} status
+ * @property {string} [reason] why a rejected file was rejected
+ * @property {string} created_at RFC 3339
+ */
+
 /** An answer of the API other than 2xx, or no answer at all (`status` 0, `code`
  * `network_error`). `code` and `message` are the error contract's (`docs/api.md`); `quota`
  * holds the numbers of a 413 `quota_exceeded`; `requestId` is API Gateway's id of the request
@@ -33,7 +48,12 @@ export class NotSettledError extends Error {
 
 /** Calls the API at `api` (its base URL) with the user's token (`getToken`, sync or async)
  * and a JSON body when given. Resolves to the answer's JSON (`null` when it has none, as a 204
- * has not); rejects with an ApiError. */
+ * has not); rejects with an ApiError.
+ * @param {Client} client
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @returns {Promise<any>} */
 export async function callApi({ api, getToken }, method, path, body) {
   const base = String(api ?? "").replace(/\/+$/, "");
   const headers = { Authorization: `Bearer ${await getToken()}` };
@@ -77,7 +97,11 @@ export async function readApiResponse(res) {
  * Failures that may pass (no answer, 5xx) are polled through; so is a 404 while
  * `whileMissing` (an object uploaded with temporary credentials has no record until
  * record-ownership adopts it). Any other error rejects, as does `signal` (with its reason)
- * and the deadline (a NotSettledError). */
+ * and the deadline (a NotSettledError).
+ * @param {Client} client
+ * @param {string} fileId
+ * @param {{timeoutMs?: number, intervalMs?: number, signal?: AbortSignal, whileMissing?: boolean}} [options]
+ * @returns {Promise<FileRecord>} */
 export async function waitUntilSettled(
   client,
   fileId,

@@ -2,13 +2,14 @@
 // pause and resume, and follow each file until the product says it is `ready`.
 // User-controlled text goes through textContent only.
 
-import { Uppy, AwsS3 } from "./dist/uppy.min.mjs";
 import {
+  AwsS3,
+  Uppy,
   fileIdOf,
   privateUploadsCredentials,
   privateUploadsPresigned,
   waitUntilSettled,
-} from "./private-uploads-uppy.mjs";
+} from "./dist/uppy.min.mjs";
 
 const $ = (id) => document.getElementById(id);
 let api = location.origin;

@@ -14,8 +14,18 @@ use super::server::{HttpResponse, gateway_message, json, read_body, respond};
 
 pub const INDEX_HTML: &str = include_str!("../../../web/index.html");
 pub const APP_JS: &str = include_str!("../../../web/app.js");
-/// The API client the page imports (and the Uppy adapter, served with `--web-dir`).
-pub const CLIENT_API_MJS: &str = include_str!("../../../web/client/api.mjs");
+/// The browser client package (web/client) the page imports, module by module, at
+/// `/client/{name}`.
+pub const CLIENT_MODULES: [(&str, &str); 5] = [
+    ("index.mjs", include_str!("../../../web/client/index.mjs")),
+    ("api.mjs", include_str!("../../../web/client/api.mjs")),
+    ("upload.mjs", include_str!("../../../web/client/upload.mjs")),
+    (
+        "crc64nvme.mjs",
+        include_str!("../../../web/client/crc64nvme.mjs"),
+    ),
+    ("sigv4.mjs", include_str!("../../../web/client/sigv4.mjs")),
+];
 pub const STYLE_CSS: &str = include_str!("../../../web/style.css");
 pub const OPENAPI_YAML: &str = include_str!("../../../docs/openapi.yaml");
 
@@ -85,8 +95,14 @@ impl DevPages {
         match (&method, path.as_str()) {
             (&Method::GET, "/" | "/index.html") => built_in("text/html; charset=utf-8", INDEX_HTML),
             (&Method::GET, "/app.js") => built_in("text/javascript; charset=utf-8", APP_JS),
-            (&Method::GET, "/client/api.mjs") => {
-                built_in("text/javascript; charset=utf-8", CLIENT_API_MJS)
+            (&Method::GET, client) if client.starts_with("/client/") => {
+                match CLIENT_MODULES
+                    .iter()
+                    .find(|(name, _)| client[8..] == **name)
+                {
+                    Some((_, text)) => built_in("text/javascript; charset=utf-8", text),
+                    None => Ok(gateway_message(StatusCode::NOT_FOUND, "Not Found")),
+                }
             }
             (&Method::GET, "/style.css") => built_in("text/css; charset=utf-8", STYLE_CSS),
             (&Method::GET, "/openapi.yaml") => built_in("application/yaml", OPENAPI_YAML),
@@ -155,6 +171,33 @@ impl DevPages {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The built-in page works only if every module the page and the client import is built
+    /// in: each relative `from "./x.mjs"` (and the page's `./client/x.mjs`) is in the table.
+    #[test]
+    fn every_client_module_the_page_imports_is_built_in() {
+        let built_in: Vec<&str> = CLIENT_MODULES.iter().map(|(name, _)| *name).collect();
+        let sources = std::iter::once(APP_JS).chain(CLIENT_MODULES.iter().map(|(_, text)| *text));
+        let mut imported = Vec::new();
+        for source in sources {
+            for piece in source.split(" from \"").skip(1) {
+                let target = piece.split('"').next().unwrap_or_default();
+                let name = target
+                    .strip_prefix("./client/")
+                    .or_else(|| target.strip_prefix("./"))
+                    .unwrap_or(target);
+                imported.push(name.to_owned());
+            }
+        }
+        assert!(imported.contains(&"index.mjs".to_owned()), "{imported:?}");
+        assert!(imported.contains(&"sigv4.mjs".to_owned()), "{imported:?}");
+        for name in &imported {
+            assert!(
+                built_in.contains(&name.as_str()),
+                "{name} is imported but not built in"
+            );
+        }
+    }
 
     #[test]
     fn the_page_server_serves_files_under_its_directory_only() {

@@ -1,6 +1,7 @@
-// Options for Uppy 6's `@uppy/aws-s3` that upload into private-uploads. It calls the product's
-// HTTP API with the caller's token, through the client the page uses too (../client/api.mjs,
-// its one import), and hands Uppy what it asks for.
+// Options for Uppy 6's `@uppy/aws-s3` that upload into private-uploads
+// (`@private-uploads/client/uppy`). It calls the product's HTTP API with the caller's token,
+// through this package's client, and hands Uppy what it asks for; it imports nothing from
+// Uppy (the peer dependencies say which Uppy it is written for).
 //
 //   const uppy = new Uppy().use(AwsS3, await privateUploadsCredentials({ api, getToken }))
 //   uppy.on("upload-success", async (file, res) => {
@@ -21,15 +22,19 @@
 // Any other option is passed to AwsS3 as is (it overrides the defaults here). Make new
 // options, and a new Uppy, when another user signs in: Uppy keeps the credentials it got.
 
-import { callApi } from "../client/api.mjs";
+import { callApi } from "./api.mjs";
+import { requestCredentials, uuidv7 } from "./upload.mjs";
 
 // The API client's error and poller, for the adapter's users.
-export { ApiError, NotSettledError, waitUntilSettled } from "../client/api.mjs";
+export { ApiError, NotSettledError, waitUntilSettled } from "./api.mjs";
+export { uuidv7 } from "./upload.mjs";
 
 const MiB = 1024 * 1024;
 
 /** Uppy options for the credentials mode (temporary STS credentials). Awaits one `POST /credentials` first:
- * `generateObjectKey` is synchronous and must know the caller's prefix. */
+ * `generateObjectKey` is synchronous and must know the caller's prefix.
+ * @param {import("./api.mjs").Client & {multipartAbove?: number, partSize?: number, [uppyOption: string]: unknown}} options
+ * @returns {Promise<Record<string, unknown>>} options for `uppy.use(AwsS3, options)` */
 export async function privateUploadsCredentials({
   api,
   getToken,
@@ -38,7 +43,7 @@ export async function privateUploadsCredentials({
   ...uppyOptions
 }) {
   const base = trimSlashes(api);
-  let unused = await requestCredentials(base, getToken);
+  let unused = await requestCredentials({ api: base, getToken });
   const { prefix, bucket, region } = unused;
   const s3Endpoint = unused.endpoint
     ? `${trimSlashes(unused.endpoint)}/${bucket}` // the local stack's S3: path-style
@@ -51,7 +56,7 @@ export async function privateUploadsCredentials({
     async getCredentials() {
       let issued = unused;
       unused = null;
-      if (!issued || expiresWithin(issued, 60_000)) issued = await requestCredentials(base, getToken);
+      if (!issued || expiresWithin(issued, 60_000)) issued = await requestCredentials({ api: base, getToken });
       if (issued.prefix !== prefix) {
         throw new Error("The signed-in user changed: make a new Uppy with new options.");
       }
@@ -75,7 +80,9 @@ export async function privateUploadsCredentials({
 }
 
 /** Uppy options for the presigned mode: the API issues one presigned PUT per file (or, with
- * `form: true`, a POST form). */
+ * `form: true`, a POST form).
+ * @param {import("./api.mjs").Client & {form?: boolean, [uppyOption: string]: unknown}} options
+ * @returns {Record<string, unknown>} options for `uppy.use(AwsS3, options)` */
 export function privateUploadsPresigned({ api, getToken, form = false, ...uppyOptions }) {
   const base = trimSlashes(api);
   const files = new Map(); // Uppy's placeholder key -> the file (signRequest only sees the key)
@@ -116,26 +123,14 @@ export function privateUploadsPresigned({ api, getToken, form = false, ...uppyOp
 }
 
 /** The product's file id for an object key (`users/{owner}/{file_id}`), or for an Uppy file
- * once uploaded (or once its multipart upload has begun). */
+ * once uploaded (or once its multipart upload has begun).
+ * @param {string | {response?: {body?: {key?: string}}, s3Multipart?: {key?: string}}} keyOrFile
+ * @returns {string | undefined} */
 export function fileIdOf(keyOrFile) {
   const key =
     typeof keyOrFile === "string" ? keyOrFile : (keyOrFile?.response?.body?.key ?? keyOrFile?.s3Multipart?.key);
   if (typeof key !== "string" || !key.includes("/")) return undefined;
   return key.slice(key.lastIndexOf("/") + 1);
-}
-
-/** A lowercase hyphenated UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then random. */
-export function uuidv7() {
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  let ms = Date.now();
-  for (let i = 5; i >= 0; i -= 1) {
-    b[i] = ms % 256;
-    ms = Math.floor(ms / 256);
-  }
-  b[6] = (b[6] & 0x0f) | 0x70; // version 7
-  b[8] = (b[8] & 0x3f) | 0x80; // variant 10
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 // ---------- internals ----------
@@ -148,12 +143,4 @@ function trimSlashes(url) {
 function expiresWithin(issued, ms) {
   const at = Date.parse(issued.expiration);
   return Number.isFinite(at) && at - Date.now() < ms;
-}
-
-async function requestCredentials(base, getToken) {
-  const issued = await callApi({ api: base, getToken }, "POST", "/credentials");
-  for (const field of ["access_key_id", "secret_access_key", "session_token", "bucket", "region", "prefix"]) {
-    if (typeof issued?.[field] !== "string") throw new Error(`POST /credentials answered without ${field}`);
-  }
-  return issued;
 }
