@@ -38,6 +38,8 @@ const FILE: &str = "019ab2c4-5e6f-7a8b-9c0d-1e2f3a4b5c6d";
 /// The bucket named in events/s3-object-created.json.
 const EVENT_BUCKET: &str = "private-uploads-example";
 const CDN: &str = "https://d111111abcdef8.cloudfront.net";
+/// The trace header of an invocation X-Ray does not sample.
+const NOT_SAMPLED: &str = "Root=1-00000000-000000000000000000000000;Sampled=0";
 
 /// What the function posted back for one invocation.
 #[derive(Debug)]
@@ -55,6 +57,8 @@ struct Pending {
 /// The Lambda Runtime API, version 2018-06-01: `next`, `response`, `error`, `init/error`.
 struct RuntimeApi {
     events: Mutex<mpsc::Receiver<(String, Value)>>,
+    /// The X-Ray trace header each invocation gets (`Lambda-Runtime-Trace-Id`).
+    trace_header: std::sync::Mutex<String>,
     pending: Mutex<Pending>,
     init_errors: Mutex<Vec<Value>>,
 }
@@ -87,9 +91,10 @@ impl RuntimeApi {
                         "arn:aws:lambda:us-east-1:000000000000:function:under-test",
                     ),
                 );
+                let trace = self.trace_header.lock().unwrap().clone();
                 headers.insert(
                     "lambda-runtime-trace-id",
-                    HeaderValue::from_static("Root=1-00000000-000000000000000000000000;Sampled=0"),
+                    HeaderValue::from_str(&trace).unwrap(),
                 );
                 response
             }
@@ -172,6 +177,7 @@ impl Function {
         let (queue, events) = mpsc::channel(1);
         let api = Arc::new(RuntimeApi {
             events: Mutex::new(events),
+            trace_header: std::sync::Mutex::new(NOT_SAMPLED.into()),
             pending: Mutex::default(),
             init_errors: Mutex::default(),
         });
@@ -551,4 +557,117 @@ fn a_binary_with_missing_configuration_stops_at_start_naming_it() {
             "{name}: {stderr}"
         );
     }
+}
+
+/// The X-Ray subsegments received on `socket` until none came for `quiet`: each datagram is
+/// the daemon protocol's header line, then one JSON document.
+async fn subsegments(socket: &tokio::net::UdpSocket, quiet: Duration) -> Vec<Value> {
+    let mut docs = Vec::new();
+    let mut buffer = vec![0u8; 65_536];
+    while let Ok(Ok(n)) = tokio::time::timeout(quiet, socket.recv(&mut buffer)).await {
+        let text = std::str::from_utf8(&buffer[..n]).unwrap();
+        let (header, doc) = text.split_once('\n').unwrap_or_else(|| panic!("{text}"));
+        assert_eq!(header, r#"{"format":"json","version":1}"#);
+        docs.push(serde_json::from_str(doc).unwrap());
+    }
+    docs
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_aws_call_of_a_sampled_invocation_is_an_xray_subsegment() {
+    const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
+    const PARENT: &str = "53995c3f42cd8ad8";
+    let stack = Stack::start().await;
+    stack
+        .s3_client
+        .create_bucket()
+        .bucket(EVENT_BUCKET)
+        .send()
+        .await
+        .unwrap();
+    // The X-Ray daemon's stand-in: a UDP socket on loopback.
+    let daemon = tokio::net::UdpSocket::bind(("127.0.0.1", 0)).await.unwrap();
+    let mut config = common();
+    config.extend([
+        ("ALLOWED_CONTENT_TYPES", "image/*,application/pdf".into()),
+        (
+            "CREDENTIALS_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/uploader".into(),
+        ),
+        (
+            "AWS_XRAY_DAEMON_ADDRESS",
+            daemon.local_addr().unwrap().to_string(),
+        ),
+    ]);
+    let upload = Function::start("issue-upload-url", &stack, &config).await;
+
+    // A sampled invocation: a multipart upload (DynamoDB, S3) and credentials (STS).
+    *upload.api.trace_header.lock().unwrap() =
+        format!("Root={ROOT};Parent={PARENT};Sampled=1;Lineage=0f2d6e3a:0");
+    let (status, body) = http_response(
+        upload
+            .invoke(event("api-post-uploads-multipart.json"))
+            .await,
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = http_response(upload.invoke(event("api-post-credentials.json")).await);
+    assert_eq!(status, 200, "{body}");
+    let docs = subsegments(&daemon, Duration::from_secs(1)).await;
+    let calls: Vec<(String, String)> = docs
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap_or_default().to_owned(),
+                d["aws"]["operation"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("S3", "CreateMultipartUpload"),
+        ("STS", "AssumeRole"),
+        ("DynamoDB", "TransactWriteItems"),
+    ] {
+        assert!(
+            calls
+                .iter()
+                .any(|(n, o)| (n.as_str(), o.as_str()) == expected),
+            "no {expected:?} among {calls:?}"
+        );
+    }
+    let mut ids = std::collections::HashSet::new();
+    for doc in &docs {
+        assert_eq!(doc["trace_id"], ROOT, "{doc}");
+        assert_eq!(doc["parent_id"], PARENT, "{doc}");
+        assert_eq!(doc["type"], "subsegment", "{doc}");
+        assert_eq!(doc["namespace"], "aws", "{doc}");
+        assert_eq!(doc["http"]["response"]["status"], 200, "{doc}");
+        assert!(
+            doc.get("fault").is_none() && doc.get("error").is_none(),
+            "{doc}"
+        );
+        let (start, end) = (
+            doc["start_time"].as_f64().unwrap(),
+            doc["end_time"].as_f64().unwrap(),
+        );
+        let now = chrono::Utc::now().timestamp() as f64;
+        assert!(
+            start <= end && end <= now + 1.0 && start > now - 60.0,
+            "{doc}"
+        );
+        assert!(
+            ids.insert(doc["id"].as_str().unwrap().to_owned()),
+            "ids differ: {doc}"
+        );
+    }
+
+    // An invocation X-Ray does not sample sends nothing.
+    *upload.api.trace_header.lock().unwrap() = NOT_SAMPLED.into();
+    let (status, body) = http_response(upload.invoke(event("api-post-uploads.json")).await);
+    assert_eq!(status, 201, "{body}");
+    let unsampled = subsegments(&daemon, Duration::from_millis(700)).await;
+    assert!(unsampled.is_empty(), "{unsampled:?}");
+    upload.stop().await;
 }

@@ -52,7 +52,10 @@ impl DynamoRecords {
     }
 
     pub fn from_config(aws: &SdkConfig, table: impl Into<String>) -> Self {
-        Self::new(Client::new(aws), table)
+        let config = aws_sdk_dynamodb::config::Builder::from(aws)
+            .interceptor(super::xray::XRayCalls::from_env())
+            .build();
+        Self::new(Client::from_conf(config), table)
     }
 }
 

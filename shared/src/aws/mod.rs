@@ -1,8 +1,10 @@
 //! AWS adapters: one module per service, each behind the cargo feature named after it, so a
-//! function links only the SDKs it calls. Each implements a port of [`crate::ports`].
+//! function links only the SDKs it calls. Each implements a port of [`crate::ports`], and
+//! each client sends an X-Ray subsegment per call ([`xray`]).
 
 pub mod errors;
 pub mod sdk;
+pub mod xray;
 
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;

@@ -20,7 +20,8 @@ use crate::ports::{
 /// The S3 client. With an endpoint override (the local stack's S3 on 127.0.0.1, which has
 /// no per-bucket host names) requests use path-style addressing.
 pub fn client(aws: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_s3::Client {
-    let mut builder = aws_sdk_s3::config::Builder::from(aws);
+    let mut builder =
+        aws_sdk_s3::config::Builder::from(aws).interceptor(super::xray::XRayCalls::from_env());
     if let Some(endpoint) = endpoint {
         builder = builder.endpoint_url(endpoint).force_path_style(true);
     }

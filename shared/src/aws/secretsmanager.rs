@@ -20,7 +20,10 @@ impl SecretsManagerSource {
     }
 
     pub fn from_config(aws: &SdkConfig, secret_id: impl Into<String>) -> Self {
-        Self::new(aws_sdk_secretsmanager::Client::new(aws), secret_id)
+        let config = aws_sdk_secretsmanager::config::Builder::from(aws)
+            .interceptor(super::xray::XRayCalls::from_env())
+            .build();
+        Self::new(aws_sdk_secretsmanager::Client::from_conf(config), secret_id)
     }
 }
 

@@ -22,7 +22,8 @@ impl StsIssuer {
         endpoint: Option<&str>,
         role_arn: impl Into<String>,
     ) -> Self {
-        let mut builder = aws_sdk_sts::config::Builder::from(aws);
+        let mut builder =
+            aws_sdk_sts::config::Builder::from(aws).interceptor(super::xray::XRayCalls::from_env());
         if let Some(endpoint) = endpoint {
             builder = builder.endpoint_url(endpoint);
         }
