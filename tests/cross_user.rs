@@ -106,6 +106,15 @@ async fn another_users_ids_keys_uploads_cursors_cookies_and_credentials_reach_no
             clean(&format!("{method} {path}"), &answer.to_string());
         }
     }
+    // Bob's unfinished uploads are his own: none of alice's is listed; she sees hers.
+    let (status, unfinished) = run.json("GET", "/uploads", Some(&bob), None).await;
+    assert_eq!(
+        (status, &unfinished),
+        (200, &json!({"uploads": []})),
+        "GET /uploads"
+    );
+    let (_, hers) = run.json("GET", "/uploads", Some(&alice), None).await;
+    assert_eq!(hers["uploads"][0]["file_id"], upload.as_str(), "{hers}");
     // Her list cursor pages through bob's own files only.
     let (status, listed) = run
         .json("GET", &format!("/files?cursor={cursor}"), Some(&bob), None)

@@ -403,6 +403,10 @@ async fn each_bootstrap_answers_its_events_under_the_runtime_api() {
         .send()
         .await;
     assert!(listed.is_ok(), "S3 holds the upload: {listed:?}");
+    // events/api-get-uploads.json: the same owner's unfinished uploads list it.
+    let (status, unfinished) = http_response(upload.invoke(event("api-get-uploads.json")).await);
+    assert_eq!(status, 200, "{unfinished}");
+    assert_eq!(unfinished["uploads"][0]["file_id"], multipart["file_id"]);
     let (status, credentials) =
         http_response(upload.invoke(event("api-post-credentials.json")).await);
     assert_eq!(status, 200, "{credentials}");

@@ -461,6 +461,7 @@ fn every_route(file_id: &str) -> Vec<(&'static str, &'static str, String, Option
             "/uploads/multipart".to_owned(),
             Some(upload),
         ),
+        ("GET", "/uploads", "/uploads".to_owned(), None),
         (
             "GET",
             "/uploads/{file_id}/parts",
@@ -618,6 +619,9 @@ async fn every_route_status_error_code_and_retry_after_in_the_openapi_document_i
             None,
         )
         .json(multipart.clone()),
+        // It is listed among her unfinished uploads (and, with the store down below, the
+        // listing is a 503).
+        case("GET", "/uploads", "/uploads", Alice, 200, None),
         case(
             "POST",
             "/uploads/multipart",

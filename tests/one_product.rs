@@ -58,7 +58,7 @@ async fn the_local_stack_serves_what_the_template_deploys() {
         .collect();
     let served: BTreeSet<(String, String)> = run.stack.routes.iter().cloned().collect();
     assert_eq!(served, declared);
-    assert_eq!(declared.len(), 12, "{declared:?}");
+    assert_eq!(declared.len(), 13, "{declared:?}");
     for route in &template.routes {
         let path = route.path.replace("{file_id}", &missing);
         let (status, body) = run.json(&route.method, &path, None, None).await;
@@ -89,7 +89,7 @@ async fn the_local_stack_serves_what_the_template_deploys() {
     }
     for (method, path) in [
         ("PUT", "/uploads"),
-        ("GET", "/uploads"),
+        ("GET", "/uploads/abc"),
         ("POST", "/files"),
         ("GET", "/files/a/b"),
         ("GET", "/files/"),

@@ -312,7 +312,8 @@ async fn multipart_uploads_resume_and_complete_as_s3_does() {
     assert_eq!(refused.unwrap_err().0, 403);
 
     // Parts 1 and 3 arrive, then the page reloads: the server lists what S3 holds, with the
-    // ETags and sizes a client completes with.
+    // ETags and sizes a client completes with, and the CRC64NVME S3 keeps of each (the
+    // upload has a full-object one), by which a client tells its file is this upload's.
     let etag1 = put_part(&run, &part_url(&issued, 1), chunks[0])
         .await
         .unwrap();
@@ -334,8 +335,10 @@ async fn multipart_uploads_resume_and_complete_as_s3_does() {
     assert_eq!(
         listed["uploaded"],
         json!([
-            {"part_number": 1, "etag": etag1.trim_matches('"'), "size": 5 * MIB},
-            {"part_number": 3, "etag": etag3.trim_matches('"'), "size": 2 * MIB + 3},
+            {"part_number": 1, "etag": etag1.trim_matches('"'), "size": 5 * MIB,
+             "crc64nvme": crc64nvme_b64(chunks[0])},
+            {"part_number": 3, "etag": etag3.trim_matches('"'), "size": 2 * MIB + 3,
+             "crc64nvme": crc64nvme_b64(chunks[2])},
         ])
     );
     let (status, page) = run

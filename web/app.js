@@ -13,6 +13,9 @@ import {
   MAX_SINGLE_BYTES,
   NotSettledError,
   callApi,
+  findUnfinished,
+  isSameFile,
+  listUnfinished,
   readApiResponse,
   resumeMultipart,
   uploadFile,
@@ -109,6 +112,7 @@ const state = {
   queue: [], // {file, session} waiting their turn, one upload at a time
   batch: { ok: 0, total: 0 }, // counted until the queue is empty
   active: new Set(), // file_ids of the multipart uploads running in this page
+  remote: [], // the user's unfinished multipart uploads as the API lists them (any device)
   resumeFor: null, // the unfinished upload the resume picker was opened for
   listLoaded: false, // the first page of the file list has arrived for this session
   galleryRender: 0, // bumped on every gallery render; stale renders stop
@@ -297,6 +301,7 @@ function signIn(token, label) {
   el.refresh.disabled = false;
   setStatus(label);
   renderUnfinished();
+  loadRemoteUnfinished();
   renderGallery();
   loadFiles(false);
 }
@@ -322,6 +327,7 @@ function endSession() {
   state.sessionEnded.abort();
   state.sessionEnded = new AbortController();
   state.queue = [];
+  state.remote = [];
   state.batch = { ok: 0, total: 0 };
   el.uploadList.replaceChildren();
   clearPreview();
@@ -785,6 +791,7 @@ function saveUnfinished(entry) {
 }
 
 function forgetUnfinished(fileId) {
+  state.remote = state.remote.filter((e) => e.file_id !== fileId);
   const rest = readUnfinished().filter((e) => e.file_id !== fileId);
   writeStored(UNFINISHED_KEY, rest.length ? rest : null);
   renderUnfinished();
@@ -799,11 +806,34 @@ function sameFile(entry, file) {
 }
 
 function describeEntry(entry) {
-  return `${entry.filename} (${formatSize(entry.size)}, modified ${new Date(entry.last_modified).toLocaleString()})`;
+  // An upload begun elsewhere does not know when its file was modified.
+  const modified = entry.last_modified == null ? "" : `, modified ${new Date(entry.last_modified).toLocaleString()}`;
+  return `${entry.filename} (${formatSize(entry.size)}${modified})`;
+}
+
+// The unfinished uploads the API lists that this browser does not hold: begun in another
+// browser or on another device (or before this browser's storage was cleared).
+function remoteOnly() {
+  const here = new Set(readUnfinished().filter((e) => e.owner === state.owner).map((e) => e.file_id));
+  return state.remote.filter((e) => !here.has(e.file_id) && !state.active.has(e.file_id));
+}
+
+// Asks the API for the user's unfinished uploads (GET /uploads); a failure leaves the list
+// as it was (this browser's own entries still show).
+async function loadRemoteUnfinished() {
+  const session = state.session;
+  try {
+    const remote = await listUnfinished({ api: apiBase(), getToken: () => state.token });
+    if (session !== state.session) return;
+    state.remote = remote.map((entry) => ({ ...entry, remote: true }));
+    renderUnfinished();
+  } catch (err) {
+    console.warn("could not list unfinished uploads", err);
+  }
 }
 
 function renderUnfinished() {
-  const entries = state.token ? myUnfinished() : [];
+  const entries = state.token ? [...myUnfinished(), ...remoteOnly()] : [];
   el.unfinishedList.replaceChildren(...entries.map(unfinishedRow));
   el.unfinished.hidden = entries.length === 0;
 }
@@ -820,6 +850,7 @@ function unfinishedRow(entry) {
   const facts = document.createElement("span");
   facts.className = "muted";
   facts.append(`${formatSize(entry.size)}, started `, timeElement(entry.started_at));
+  if (entry.remote) facts.append(" in another browser or device");
 
   const resume = button("Resume…", "resume-button", () => chooseResumeFile(entry));
   resume.setAttribute("aria-label", `Resume ${entry.filename}: choose the same file again`);
@@ -839,18 +870,54 @@ function chooseResumeFile(entry) {
   el.resumeInput.click();
 }
 
-el.resumeInput.addEventListener("change", () => {
+el.resumeInput.addEventListener("change", async () => {
   const file = el.resumeInput.files[0];
   const entry = state.resumeFor;
   el.resumeInput.value = "";
   state.resumeFor = null;
   if (!file || !entry) return;
-  if (!sameFile(entry, file)) {
+  const session = state.session;
+  let same = false;
+  try {
+    same = entry.remote ? await isSameFile({ api: apiBase(), getToken: () => state.token }, entry, file) : sameFile(entry, file);
+  } catch (err) {
+    setStatus(`Could not check “${file.name}” against the unfinished upload: ${describe(err)}`, true);
+    return;
+  }
+  if (session !== state.session) return;
+  if (!same) {
     setStatus(`“${file.name}” is not the file this upload started with: choose ${describeEntry(entry)}.`, true);
     return;
   }
+  // Begun elsewhere: this browser keeps it from now on, tied to this very file.
+  if (entry.remote) adoptRemote(entry, file);
   enqueue([file]);
 });
+
+function adoptRemote(entry, file) {
+  const { remote, ...kept } = entry;
+  saveUnfinished({ ...kept, owner: state.owner, last_modified: file.lastModified });
+  state.remote = state.remote.filter((e) => e.file_id !== entry.file_id);
+}
+
+// A file that matches an upload begun in another browser or device (name and size, then its
+// first part's CRC64NVME): offer to carry on with it rather than start again.
+async function offerRemoteResume(file) {
+  const client = { api: apiBase(), getToken: () => state.token };
+  let match = null;
+  try {
+    match = await findUnfinished(client, file, remoteOnly());
+  } catch (err) {
+    console.warn("could not compare with the unfinished uploads", err);
+  }
+  if (!match) return null;
+  const text =
+    `“${file.name}” (${formatSize(file.size)}) matches an upload started ${new Date(match.started_at).toLocaleString()} ` +
+    "in another browser or device. Resume it to send only the parts still missing; Cancel uploads it as a new file.";
+  if (!(await askConfirm("Resume the unfinished upload?", text, "Resume"))) return null;
+  adoptRemote(match, file);
+  return myUnfinished().find((entry) => entry.file_id === match.file_id) ?? null;
+}
 
 async function discardUnfinished(entry, row) {
   const text = `The parts of “${entry.filename}” sent so far will be deleted.`;
@@ -1061,7 +1128,8 @@ async function uploadOne(file, session) {
 // carries a full-object CRC64NVME, computed a slice at a time.
 async function sendFile(file, row, session) {
   const client = { api: apiBase(), getToken: () => state.token };
-  const unfinished = myUnfinished().find((entry) => sameFile(entry, file));
+  const unfinished = myUnfinished().find((entry) => sameFile(entry, file)) ?? (await offerRemoteResume(file));
+  if (session !== state.session) return null;
   const mode = unfinished || wantsMultipart(file) ? "multipart" : el.useForm.checked ? "form" : "put";
   let kept = unfinished?.file_id ?? null; // the unfinished upload stored for this file
   const asking = {

@@ -2,7 +2,8 @@
 // (no browser download). Alice uploads a PNG, sees it listed and shown through the CDN
 // stand-in; Bob sees none of it; a slow upload shows its progress on the way; a multipart
 // upload retries the one part that failed and carries the file's CRC64NVME; an interrupted
-// multipart upload resumes after a reload, sending only the missing parts; the POST form and the drop zone work; the token
+// multipart upload resumes after a reload, sending only the missing parts, and in another
+// browser (a second context) from the API's list; the POST form and the drop zone work; the token
 // command `up` prints works; stopping the stack leaves no process behind. The page is served
 // from this checkout's web/ (`--web-dir`).
 //
@@ -90,6 +91,12 @@ after(async () => {
   }
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
+
+async function tokenFor(user) {
+  const res = await fetch(`${apiUrl}/local/token`, { method: "POST", body: JSON.stringify({ user }) });
+  assert.equal(res.status, 200);
+  return (await res.json()).token;
+}
 
 async function signIn(page, user) {
   await page.fill("#dev-user", user);
@@ -389,6 +396,84 @@ test("an interrupted multipart upload resumes after a reload and sends only the 
   await page.close();
 });
 
+test("an upload begun in one browser resumes in another: offered for the same file, not for another of its name and size", async () => {
+  const path = bigPng("moved.png");
+  const bytes = readFileSync(path);
+  // Another file of the same name and size, different within its first part.
+  const otherDir = join(dataDir, "other");
+  mkdirSync(otherDir, { recursive: true });
+  const otherPath = join(otherDir, "moved.png");
+  const other = Buffer.from(bytes);
+  for (let i = PNG.length; i < 4 * MIB; i += 4096) other[i] ^= 0xff;
+  writeFileSync(otherPath, other);
+
+  // The first browser (a context of its own: its own storage) sends part 1, then is closed.
+  const first = await openPage("gina");
+  const held = [];
+  await first.page.route(`${s3Url}/**`, (route) => {
+    const req = route.request();
+    if (req.method() === "PUT" && partNumber(req.url()) > 1) held.push(route);
+    else return route.continue();
+  });
+  const part1 = first.page.waitForResponse((r) => r.request().method() === "PUT" && partNumber(r.url()) === 1);
+  await first.page.setInputFiles("#file-input", path);
+  await first.page.click("#upload-button");
+  assert.equal((await part1).status(), 200);
+  await first.page.waitForFunction(() => document.querySelector(".upload-status")?.textContent.includes("(1 of 3 parts)"));
+  await first.page.context().close();
+
+  // The second browser has nothing in its storage; the API lists the upload.
+  const { page, problems } = await openPage("gina");
+  assert.equal(await page.evaluate(() => localStorage.getItem("private-uploads.unfinished")), null);
+  const listed = page.locator("#unfinished-list li", { hasText: "moved.png" });
+  await listed.waitFor();
+  assert.match(await listed.textContent(), /in another browser or device/);
+
+  // Another file of that name and size: its first part differs, nothing is offered, and it
+  // uploads as a new file.
+  const puts = countPartPuts(page);
+  let offered = 0;
+  await page.exposeFunction("noteOffer", () => (offered += 1));
+  await page.evaluate(() => {
+    const dialog = document.querySelector("#confirm-dialog");
+    new MutationObserver(() => dialog.open && window.noteOffer()).observe(dialog, { attributes: true });
+  });
+  await page.setInputFiles("#file-input", otherPath);
+  await page.click("#upload-button");
+  await page.locator('#file-list tr[data-status="ready"]', { hasText: "moved.png" }).first().waitFor({ timeout: 60_000 });
+  assert.equal(offered, 0, "no resume was offered for another file");
+  assert.deepEqual(Object.fromEntries(puts), { 1: 1, 2: 1, 3: 1 }, "the other file went up whole");
+
+  // The same file: the page offers the upload begun in the first browser, and sends only
+  // parts 2 and 3.
+  puts.clear();
+  await page.setInputFiles("#file-input", path);
+  await page.click("#upload-button");
+  await page.locator("#confirm-dialog[open]").waitFor();
+  assert.match(await page.locator("#confirm-text").textContent(), /matches an upload started .* in another browser or device/);
+  await page.click("#confirm-ok");
+  await page.waitForFunction(
+    () => document.querySelectorAll('#file-list tr[data-status="ready"]').length === 2,
+    null,
+    { timeout: 60_000 },
+  );
+  assert.deepEqual(Object.fromEntries(puts), { 2: 1, 3: 1 }, "part 1 was not sent again");
+  assert.equal(offered, 1);
+  await page.locator("#unfinished").waitFor({ state: "hidden" });
+  const rows = page.locator('#file-list tr[data-status="ready"]', { hasText: "moved.png" });
+  const ids = await rows.evaluateAll((trs) => trs.map((tr) => tr.dataset.fileId));
+  const served = [];
+  for (const id of ids) {
+    const res = await fetch(`${apiUrl}/files/${id}/url`, { headers: { authorization: `Bearer ${await tokenFor("gina")}` } });
+    const { url } = await res.json();
+    served.push(Buffer.from(await (await fetch(url)).arrayBuffer()));
+  }
+  assert.equal(served.filter((b) => b.equals(bytes)).length, 1, "the resumed upload holds the very file");
+  assert.equal(served.filter((b) => b.equals(other)).length, 1, "the other file is a file of its own");
+  assert.deepEqual(problems, [], "no script errors on the page");
+  await page.close();
+});
+
 test("with the threshold lowered to 1 MiB a 2 MiB file goes in parts; its unfinished upload can be discarded", async () => {
   const { page, problems } = await openPage("ivan");
   const threshold = page.locator("#multipart-threshold");
@@ -524,6 +609,9 @@ test("with the keyboard alone: sign in, upload, hear it ready, and delete it thr
   await page.keyboard.type("keyboard-kim");
   await page.keyboard.press("Enter");
   await page.waitForFunction(() => document.querySelector("#signed-in")?.textContent.includes("keyboard-kim"));
+  // As a person would, wait for the page to settle (its list and unfinished uploads loaded).
+  await page.waitForFunction(() => document.querySelector("#file-list-empty")?.textContent === "No files yet.");
+  await page.waitForLoadState("networkidle");
 
   await tabTo(page, "#file-input");
   const chooser = page.waitForEvent("filechooser");

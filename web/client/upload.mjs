@@ -329,6 +329,13 @@ export async function resumeMultipart(client, entry, file, options = {}) {
     throw err;
   }
   options.onIssued?.({ fileId: entry.file_id, key: listing?.key ?? null });
+  // The server's record decides (an entry from another device may lack them).
+  entry = {
+    ...entry,
+    upload_id: listing?.upload_id ?? entry.upload_id,
+    part_size: listing?.part_size ?? entry.part_size,
+    part_count: listing?.part_count ?? entry.part_count,
+  };
   const done = new Map();
   for (const part of listing?.uploaded ?? []) {
     // A part of another length (or without an ETag) is sent again; S3 keeps the newest.
@@ -337,6 +344,56 @@ export async function resumeMultipart(client, entry, file, options = {}) {
     }
   }
   return runMultipart(client, entry, file, listing?.parts ?? [], done, options);
+}
+
+/** The caller's unfinished multipart uploads, wherever they began (`GET /uploads`), newest
+ * first, as entries `resumeMultipart` takes (`started_at` is when each began;
+ * `last_modified` is unknown: null).
+ * @param {Client} client
+ * @returns {Promise<UnfinishedUpload[]>} */
+export async function listUnfinished(client) {
+  const listed = await callApi(client, "GET", "/uploads");
+  return (listed?.uploads ?? []).map((u) => ({
+    file_id: u.file_id,
+    upload_id: u.upload_id,
+    part_size: u.part_size,
+    part_count: u.part_count,
+    filename: u.filename,
+    size: u.size,
+    last_modified: null,
+    content_type: u.content_type,
+    started_at: u.created_at,
+  }));
+}
+
+/** Whether `file` is the file the unfinished upload `entry` began with: the same name and
+ * size, then, when S3 holds the first part with a CRC64NVME (uploads this package starts
+ * have one), the CRC64NVME of the file's first part (only those bytes are read). With no
+ * part stored yet there is nothing to compare, and S3 still checks the whole file against
+ * the upload's CRC64NVME when it completes.
+ * @param {Client} client
+ * @param {UnfinishedUpload} entry
+ * @param {File | Blob & {name?: string}} file
+ * @returns {Promise<boolean>} */
+export async function isSameFile(client, entry, file) {
+  if ((file.name || "file") !== entry.filename || file.size !== entry.size) return false;
+  const listing = await callApi(client, "GET", `/uploads/${encodeURIComponent(entry.file_id)}/parts`);
+  const first = listing?.uploaded?.find((p) => p.part_number === 1);
+  if (!first?.crc64nvme) return true;
+  return (await crc64nvmeOf(file.slice(0, partLength(entry, 1)))) === first.crc64nvme;
+}
+
+/** The first of `uploads` (default: `listUnfinished`) that `file` is the file of
+ * (`isSameFile`), or null.
+ * @param {Client} client
+ * @param {File | Blob & {name?: string}} file
+ * @param {UnfinishedUpload[]} [uploads]
+ * @returns {Promise<UnfinishedUpload | null>} */
+export async function findUnfinished(client, file, uploads) {
+  for (const entry of uploads ?? (await listUnfinished(client))) {
+    if (await isSameFile(client, entry, file)) return entry;
+  }
+  return null;
 }
 
 /** Aborts an unfinished upload (any mode): `DELETE /uploads/{fileId}`.

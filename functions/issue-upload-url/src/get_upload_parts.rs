@@ -17,6 +17,10 @@ struct Uploaded {
     part_number: u32,
     etag: String,
     size: u64,
+    /// The part's CRC64NVME, when S3 keeps one (an upload created with `crc64nvme`): a
+    /// client can check that a file it holds is the one this upload began with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crc64nvme: Option<String>,
 }
 
 /// Everything a client needs to resume with nothing kept but the file id.
@@ -77,6 +81,7 @@ pub async fn handle(
                     part_number: p.part_number,
                     etag: p.etag,
                     size: p.size,
+                    crc64nvme: p.crc64nvme,
                 })
                 .collect(),
         },

@@ -6,6 +6,7 @@
 //! | `POST /uploads` | [`post_uploads`] | one presigned PUT |
 //! | `POST /uploads/form` | [`post_uploads_form`] | one browser POST form |
 //! | `POST /uploads/multipart` | [`post_uploads_multipart`] | presigned part PUTs |
+//! | `GET /uploads` | [`get_uploads`] | (the unfinished multipart uploads, to resume anywhere) |
 //! | `GET /uploads/{file_id}/parts` | [`get_upload_parts`] | (more part URLs, resume) |
 //! | `POST /uploads/{file_id}/complete` | [`complete_upload`] | (assemble the parts) |
 //! | `DELETE /uploads/{file_id}` | [`delete_upload`] | (abort) |
@@ -15,6 +16,7 @@ pub mod complete_upload;
 pub mod config;
 pub mod delete_upload;
 pub mod get_upload_parts;
+pub mod get_uploads;
 pub mod post_credentials;
 pub mod post_uploads;
 pub mod post_uploads_form;
@@ -189,6 +191,9 @@ async fn route(deps: &Deps, request: &Request) -> Result<Response<Body>, ApiErro
                 request,
             )
             .await
+        }
+        ("GET", ["uploads"]) => {
+            get_uploads::handle(deps, &caller(request, &deps.config.jwt_issuer)?).await
         }
         ("GET", ["uploads", id, "parts"]) => {
             let owner = caller(request, &deps.config.jwt_issuer)?;

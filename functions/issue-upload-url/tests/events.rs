@@ -568,6 +568,7 @@ async fn multipart_creates_the_upload_and_pages_part_urls_bound_to_their_lengths
             part_number: 1,
             etag: "e1".into(),
             size: 5242880,
+            crc64nvme: None,
         },
     );
     let mut ev = event("api-get-upload-parts.json");
@@ -604,6 +605,7 @@ async fn multipart_creates_the_upload_and_pages_part_urls_bound_to_their_lengths
                 part_number: n,
                 etag: format!("e{n}"),
                 size: 1,
+                crc64nvme: None,
             },
         );
     }
@@ -934,5 +936,77 @@ async fn the_upload_routes_of_a_file_id_never_reach_another_users_upload() {
     assert!(
         w.multipart.is_open(&upload_id),
         "alice's upload is untouched"
+    );
+}
+
+#[tokio::test]
+async fn get_uploads_lists_the_callers_unfinished_multipart_uploads_and_no_one_elses() {
+    let w = world();
+    let list = |sub: &str| {
+        let mut ev = event("api-get-uploads.json");
+        ev["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = json!(sub);
+        ev
+    };
+    let (status, body) = call(&w.deps, &list(SUB)).await;
+    assert_eq!((status, body), (200, json!({"uploads": []})));
+
+    let (_, started) = call(&w.deps, &event("api-post-uploads-multipart.json")).await;
+    let (status, _) = call(&w.deps, &event("api-post-uploads.json")).await;
+    assert_eq!(
+        status, 201,
+        "a single PUT, pending too, is not a multipart upload"
+    );
+    let (status, body) = call(&w.deps, &list(SUB)).await;
+    assert_eq!(status, 200, "{body}");
+    let uploads = body["uploads"].as_array().unwrap();
+    assert_eq!(uploads.len(), 1, "{body}");
+    let created_at = uploads[0]["created_at"].as_str().unwrap().to_owned();
+    assert!(shared::domain::time::parse_rfc3339(&created_at).is_some());
+    assert_eq!(
+        uploads[0],
+        json!({
+            "file_id": started["file_id"], "key": started["key"],
+            "upload_id": started["upload_id"], "filename": "scan.pdf",
+            "content_type": "application/pdf", "size": 12582912, "part_size": 5242880,
+            "part_count": 3, "crc64nvme": "AAAAAAAAAAA=", "created_at": created_at,
+        })
+    );
+
+    // Another user sees none of it.
+    let (status, body) = call(&w.deps, &list("mallory")).await;
+    assert_eq!((status, body), (200, json!({"uploads": []})));
+
+    // Aborted, it is no longer listed.
+    let mut abort = event("api-delete-upload.json");
+    abort["rawPath"] = json!(format!("/uploads/{}", started["file_id"].as_str().unwrap()));
+    assert_eq!(call(&w.deps, &abort).await.0, 204);
+    let (_, body) = call(&w.deps, &list(SUB)).await;
+    assert_eq!(body, json!({"uploads": []}));
+}
+
+#[tokio::test]
+async fn a_stored_parts_crc64nvme_is_listed_with_it() {
+    let w = world();
+    let (_, started) = call(&w.deps, &event("api-post-uploads-multipart.json")).await;
+    let upload_id = started["upload_id"].as_str().unwrap();
+    w.multipart.add_part(
+        upload_id,
+        UploadedPart {
+            part_number: 1,
+            etag: "e1".into(),
+            size: 5242880,
+            crc64nvme: Some("q0Qq3YfGJmY=".into()),
+        },
+    );
+    let mut ev = event("api-get-upload-parts.json");
+    ev["rawPath"] = json!(format!(
+        "/uploads/{}/parts",
+        started["file_id"].as_str().unwrap()
+    ));
+    let (status, page) = call(&w.deps, &ev).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(
+        page["uploaded"],
+        json!([{"part_number": 1, "etag": "e1", "size": 5242880, "crc64nvme": "q0Qq3YfGJmY="}])
     );
 }

@@ -283,6 +283,7 @@ impl MultipartUploads for S3Objects {
                     part_number: u32::try_from(number).unwrap_or(0),
                     etag: unquote_etag(etag),
                     size: part.size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    crc64nvme: part.checksum_crc64_nvme.clone(),
                 });
             }
             match (out.is_truncated, out.next_part_number_marker) {

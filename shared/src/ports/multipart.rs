@@ -18,6 +18,9 @@ pub struct UploadedPart {
     /// Without the surrounding quotes.
     pub etag: String,
     pub size: u64,
+    /// The part's CRC64NVME (base64), when S3 keeps one: an upload created with a
+    /// full-object CRC64NVME has one for every part.
+    pub crc64nvme: Option<String>,
 }
 
 /// A part as the client lists it for completion.
