@@ -310,8 +310,8 @@ fn common() -> Vec<(&'static str, String)> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn each_bootstrap_answers_its_events_under_the_runtime_api() {
+/// The emulators, with the bucket the events name.
+async fn stack_with_event_bucket() -> Stack {
     let stack = Stack::start().await;
     stack
         .s3_client
@@ -320,6 +320,12 @@ async fn each_bootstrap_answers_its_events_under_the_runtime_api() {
         .send()
         .await
         .unwrap();
+    stack
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_bootstrap_answers_its_events_under_the_runtime_api() {
+    let stack = stack_with_event_bucket().await;
     let owner = OwnerId::from_sub(SUB).unwrap();
     let file_id = FileId::parse(FILE).unwrap();
     let key = format!("users/{SUB}/{FILE}");
@@ -581,14 +587,7 @@ async fn subsegments(socket: &tokio::net::UdpSocket, quiet: Duration) -> Vec<Val
 async fn each_aws_call_of_a_sampled_invocation_is_an_xray_subsegment() {
     const ROOT: &str = "1-5759e988-bd862e3fe1be46a994272793";
     const PARENT: &str = "53995c3f42cd8ad8";
-    let stack = Stack::start().await;
-    stack
-        .s3_client
-        .create_bucket()
-        .bucket(EVENT_BUCKET)
-        .send()
-        .await
-        .unwrap();
+    let stack = stack_with_event_bucket().await;
     // The X-Ray daemon's stand-in: a UDP socket on loopback.
     let daemon = tokio::net::UdpSocket::bind(("127.0.0.1", 0)).await.unwrap();
     let mut config = common();

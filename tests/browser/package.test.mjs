@@ -3,25 +3,22 @@
 // types, and Chromium uploads through it into `private-uploads up` in all four modes: a
 // presigned PUT, a POST form, temporary credentials (the package signs the PutObject) and
 // multipart (a full-object CRC64NVME, progress, abort, and a resume that sends only the
-// missing parts). A wrong CRC64NVME is refused at completion. Each file ends `ready`.
+// missing parts). A wrong CRC64NVME is refused at completion; an abort before anything is
+// sent is a cancelled TransferError that creates nothing. Each file ends `ready`.
 //
 // Needs PRIVATE_UPLOADS_BIN (the built CLI), Chromium at CHROMIUM (default /usr/bin/chromium)
 // and the npm registry (the first run does `npm ci` in web/client for TypeScript).
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
 import { Crc64Nvme } from "../../web/client/crc64nvme.mjs";
+import { REPO, launchChromium, startUp, stopUp } from "./stack.mjs";
 
-const BIN = process.env.PRIVATE_UPLOADS_BIN;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const PORT = Number(process.env.PACKAGE_TEST_PORT || 3810);
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const CLIENT_DIR = join(REPO, "web", "client");
 const MiB = 1024 * 1024;
 const apiUrl = `http://127.0.0.1:${PORT}`;
@@ -33,8 +30,7 @@ const PNG = Buffer.from(
   "base64",
 );
 
-let up;
-let upOutput = "";
+let stack;
 let browser;
 let work; // the scratch app and the stack's data, removed at the end
 let app;
@@ -74,39 +70,15 @@ function scratchApp() {
 }
 
 before(async () => {
-  assert.ok(BIN && existsSync(BIN), `PRIVATE_UPLOADS_BIN must name the built CLI (got ${BIN}); run ./scripts/test`);
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (or set CHROMIUM)`);
   work = mkdtempSync(join(tmpdir(), "private-uploads-package-"));
   app = scratchApp();
-  up = spawn(BIN, ["up", "--port", String(PORT), "--data-dir", join(work, "data"), "--web-dir", app.dir], {
-    cwd: REPO,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  up.stderr.on("data", (chunk) => (upOutput += chunk));
-  await new Promise((ready, fail) => {
-    const timer = setTimeout(() => fail(new Error(`up did not start in 120 s:\n${upOutput}`)), 120_000);
-    up.stdout.on("data", (chunk) => {
-      upOutput += chunk;
-      if (upOutput.includes("Stop: Ctrl-C")) {
-        clearTimeout(timer);
-        ready();
-      }
-    });
-    up.on("exit", (code) => fail(new Error(`up exited with ${code}:\n${upOutput}`)));
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
-  });
+  stack = await startUp({ port: PORT, name: "package", args: ["--web-dir", app.dir] });
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  if (up && up.exitCode === null) {
-    up.kill("SIGTERM");
-    await Promise.race([new Promise((done) => up.on("exit", done)), new Promise((done) => setTimeout(done, 15_000))]);
-    if (up.exitCode === null && up.signalCode === null) up.kill("SIGKILL");
-  }
+  await stopUp(stack);
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -324,5 +296,36 @@ test("a CRC64NVME that does not match the file is refused at completion", async 
     }
   }, bigPng(6 * MiB).toString("base64"));
   assert.deepEqual(outcome, { name: "ApiError", code: "invalid_parts", status: 400 });
+  await page.close();
+});
+
+test("an abort while the checksum is read is a cancelled TransferError, and nothing is created", async () => {
+  const { page, problems } = await openApp("erin");
+  const created = [];
+  page.on("request", (req) => {
+    if (req.method() === "POST" && req.url().startsWith(`${apiUrl}/uploads`)) created.push(req.url());
+  });
+  const outcomes = await page.evaluate(async (b64) => {
+    const file = new File([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], "early.png", { type: "image/png" });
+    const outcomes = [];
+    for (const mode of ["multipart", "put"]) {
+      const stop = new AbortController();
+      try {
+        await window.pkg.uploadFile(window.client, file, {
+          mode,
+          signal: stop.signal,
+          onStage: (stage) => stage === "checksum" && stop.abort(),
+        });
+        outcomes.push("uploaded");
+      } catch (err) {
+        outcomes.push({ name: err.name, cancelled: err.cancelled, resumable: err.resumable });
+      }
+    }
+    return outcomes;
+  }, bigPng(6 * MiB).toString("base64"));
+  const cancelled = { name: "TransferError", cancelled: true, resumable: false };
+  assert.deepEqual(outcomes, [cancelled, cancelled]);
+  assert.deepEqual(created, [], "no upload was asked for");
+  assert.deepEqual(problems, []);
   await page.close();
 });

@@ -1,5 +1,5 @@
-// The browser client of the private-uploads HTTP API, shared by the page (web/app.js) and the
-// Uppy adapter (web/uppy/private-uploads-uppy.mjs): one way to call the API and read its
+// The HTTP API client of @private-uploads/client, used by its upload engine (upload.mjs), its
+// Uppy plugin (uppy.mjs) and the page (web/app.js): one way to call the API and read its
 // error contract, and one poller that follows a file until it is ready or rejected. No
 // dependencies; any modern browser (ES2022).
 //

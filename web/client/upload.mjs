@@ -109,10 +109,25 @@ export class TransferError extends Error {
  */
 export async function uploadFile(client, file, options = {}) {
   const mode = chooseMode(file, options);
-  if (mode === "multipart") return startMultipart(client, file, options);
-  if (mode === "credentials") return putWithCredentials(client, file, options);
-  if (mode === "put" || mode === "form") return sendSingle(client, file, mode, options);
-  throw new TypeError(`mode must be put, form, multipart, credentials or auto, not ${mode}`);
+  if (!["put", "form", "multipart", "credentials"].includes(mode)) {
+    throw new TypeError(`mode must be put, form, multipart, credentials or auto, not ${mode}`);
+  }
+  return cancellable(options.signal, () => {
+    if (mode === "multipart") return startMultipart(client, file, options);
+    if (mode === "credentials") return putWithCredentials(client, file, options);
+    return sendSingle(client, file, mode, options);
+  });
+}
+
+// Whatever stage an abort stops (a checksum, an API call, a transfer), the caller gets the
+// one cancelled TransferError.
+async function cancellable(signal, run) {
+  try {
+    return await run();
+  } catch (err) {
+    if (signal?.aborted && !(err instanceof TransferError)) throw cancelled();
+    throw err;
+  }
 }
 
 /** The mode `uploadFile` uses for `file` with `options`.
@@ -313,6 +328,10 @@ async function startMultipart(client, file, options) {
  * @returns {Promise<Uploaded>} */
 export async function resumeMultipart(client, entry, file, options = {}) {
   if (file.size !== entry.size) throw new TypeError(`This is not the file the upload started with (${entry.size} bytes)`);
+  return cancellable(options.signal, () => carryOn(client, entry, file, options));
+}
+
+async function carryOn(client, entry, file, options) {
   options.onStage?.("requesting");
   let listing;
   try {
