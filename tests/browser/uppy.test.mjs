@@ -10,18 +10,13 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
+import { REPO, launchChromium, startUp, stopUp } from "./stack.mjs";
 
-const BIN = process.env.PRIVATE_UPLOADS_BIN;
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const PORT = Number(process.env.UPPY_TEST_PORT || 3730); // API, S3, CDN, moto on PORT..PORT+3
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
 const UPPY_DIR = join(REPO, "web", "uppy");
 const MiB = 1024 * 1024;
 
@@ -36,10 +31,8 @@ const PNG = Buffer.from(
   "base64",
 );
 
-let up;
-let upOutput = "";
+let stack;
 let browser;
-let dataDir;
 
 // `npm ci` when node_modules is older than the lock file, `npm run build` when the bundle is
 // older than what it is built from: a fresh clone needs only the npm registry.
@@ -63,52 +56,14 @@ function buildUppyBundle() {
 }
 
 before(async () => {
-  assert.ok(BIN && existsSync(BIN), `PRIVATE_UPLOADS_BIN must name the built CLI (got ${BIN}); run ./scripts/test`);
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium (or set CHROMIUM)`);
   buildUppyBundle();
-  dataDir = mkdtempSync(join(tmpdir(), "private-uploads-uppy-"));
-  up = spawn(
-    BIN,
-    ["up", "--port", String(PORT), "--data-dir", dataDir, "--web-dir", join(REPO, "web")],
-    { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  up.stderr.on("data", (chunk) => (upOutput += chunk));
-  await new Promise((ready, fail) => {
-    const timer = setTimeout(() => fail(new Error(`up did not start in 120 s:\n${upOutput}`)), 120_000);
-    up.stdout.on("data", (chunk) => {
-      upOutput += chunk;
-      if (upOutput.includes("Stop: Ctrl-C")) {
-        clearTimeout(timer);
-        ready();
-      }
-    });
-    up.on("exit", (code) => fail(new Error(`up exited with ${code}:\n${upOutput}`)));
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  stack = await startUp({ port: PORT, name: "uppy", args: ["--web-dir", join(REPO, "web")] });
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  if (up && up.exitCode === null) {
-    up.kill("SIGTERM");
-    await Promise.race([
-      new Promise((done) => up.on("exit", done)),
-      new Promise((done) => setTimeout(done, 15_000)),
-    ]);
-    if (up.exitCode === null && up.signalCode === null) up.kill("SIGKILL");
-  }
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  await stopUp(stack);
 });
 
 // ---------- helpers ----------
