@@ -181,9 +181,15 @@ function cdnBase() {
   return el.cdnUrl.value.trim().replace(/\/+$/, "");
 }
 
+// Where the API is and who calls it, as the client package takes it: the URL in the
+// settings, the signed-in user's token.
+function client() {
+  return { api: apiBase(), getToken: () => state.token };
+}
+
 // The API, called with the signed-in user's token (web/client/api.mjs).
 function api(method, path, body) {
-  return callApi({ api: apiBase(), getToken: () => state.token }, method, path, body);
+  return callApi(client(), method, path, body);
 }
 
 // Who the token names, read (not verified: the API does that) only to keep one user's
@@ -823,7 +829,7 @@ function remoteOnly() {
 async function loadRemoteUnfinished() {
   const session = state.session;
   try {
-    const remote = await listUnfinished({ api: apiBase(), getToken: () => state.token });
+    const remote = await listUnfinished(client());
     if (session !== state.session) return;
     state.remote = remote.map((entry) => ({ ...entry, remote: true }));
     renderUnfinished();
@@ -879,7 +885,7 @@ el.resumeInput.addEventListener("change", async () => {
   const session = state.session;
   let same = false;
   try {
-    same = entry.remote ? await isSameFile({ api: apiBase(), getToken: () => state.token }, entry, file) : sameFile(entry, file);
+    same = entry.remote ? await isSameFile(client(), entry, file) : sameFile(entry, file);
   } catch (err) {
     setStatus(`Could not check “${file.name}” against the unfinished upload: ${describe(err)}`, true);
     return;
@@ -894,19 +900,21 @@ el.resumeInput.addEventListener("change", async () => {
   enqueue([file]);
 });
 
+// Keeps `entry` (begun elsewhere) in this browser, tied to `file`; returns what it keeps.
 function adoptRemote(entry, file) {
-  const { remote, ...kept } = entry;
-  saveUnfinished({ ...kept, owner: state.owner, last_modified: file.lastModified });
+  const { remote, ...rest } = entry;
+  const kept = { ...rest, owner: state.owner, last_modified: file.lastModified };
+  saveUnfinished(kept);
   state.remote = state.remote.filter((e) => e.file_id !== entry.file_id);
+  return kept;
 }
 
 // A file that matches an upload begun in another browser or device (name and size, then its
 // first part's CRC64NVME): offer to carry on with it rather than start again.
 async function offerRemoteResume(file) {
-  const client = { api: apiBase(), getToken: () => state.token };
   let match = null;
   try {
-    match = await findUnfinished(client, file, remoteOnly());
+    match = await findUnfinished(client(), file, remoteOnly());
   } catch (err) {
     console.warn("could not compare with the unfinished uploads", err);
   }
@@ -915,8 +923,7 @@ async function offerRemoteResume(file) {
     `“${file.name}” (${formatSize(file.size)}) matches an upload started ${new Date(match.started_at).toLocaleString()} ` +
     "in another browser or device. Resume it to send only the parts still missing; Cancel uploads it as a new file.";
   if (!(await askConfirm("Resume the unfinished upload?", text, "Resume"))) return null;
-  adoptRemote(match, file);
-  return myUnfinished().find((entry) => entry.file_id === match.file_id) ?? null;
+  return adoptRemote(match, file);
 }
 
 async function discardUnfinished(entry, row) {
@@ -1127,7 +1134,6 @@ async function uploadOne(file, session) {
 // carries the file's SHA-256 up to 32 MiB (hashing reads the file into memory); multipart
 // carries a full-object CRC64NVME, computed a slice at a time.
 async function sendFile(file, row, session) {
-  const client = { api: apiBase(), getToken: () => state.token };
   const unfinished = myUnfinished().find((entry) => sameFile(entry, file)) ?? (await offerRemoteResume(file));
   if (session !== state.session) return null;
   const mode = unfinished || wantsMultipart(file) ? "multipart" : el.useForm.checked ? "form" : "put";
@@ -1170,8 +1176,8 @@ async function sendFile(file, row, session) {
   };
   try {
     const { fileId } = unfinished
-      ? await resumeMultipart(client, unfinished, file, options)
-      : await uploadFile(client, file, options);
+      ? await resumeMultipart(client(), unfinished, file, options)
+      : await uploadFile(client(), file, options);
     return session === state.session ? fileId : null;
   } catch (err) {
     if (session !== state.session) return null;
@@ -1189,7 +1195,7 @@ async function sendFile(file, row, session) {
 async function pollUntilSettled(fileId, session) {
   if (session !== state.session) return null;
   try {
-    return await waitUntilSettled({ api: apiBase(), getToken: () => state.token }, fileId, {
+    return await waitUntilSettled(client(), fileId, {
       timeoutMs: POLL_TIMEOUT_MS,
       intervalMs: POLL_INTERVAL_MS,
       signal: state.sessionEnded.signal,

@@ -205,7 +205,7 @@ export class CredentialsSession {
    * @returns {Promise<Credentials>} */
   async next() {
     const issued = this.issued;
-    const stale = !issued || Date.parse(issued.expiration) - Date.now() < 60_000 || this.used >= (issued.max_objects ?? Infinity);
+    const stale = !issued || expiresWithin(issued, 60_000) || this.used >= (issued.max_objects ?? Infinity);
     if (stale) {
       this.issued = await requestCredentials(this.client);
       this.used = 0;
@@ -213,6 +213,15 @@ export class CredentialsSession {
     this.used += 1;
     return this.issued;
   }
+}
+
+/** Whether credentials `issued` by `POST /credentials` expire within `ms` milliseconds.
+ * @param {{expiration: string}} issued
+ * @param {number} ms
+ * @returns {boolean} */
+export function expiresWithin(issued, ms) {
+  const at = Date.parse(issued.expiration);
+  return Number.isFinite(at) && at - Date.now() < ms;
 }
 
 /** `POST /credentials`, checked for the fields the uploads need.

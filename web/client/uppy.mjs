@@ -23,7 +23,7 @@
 // options, and a new Uppy, when another user signs in: Uppy keeps the credentials it got.
 
 import { callApi } from "./api.mjs";
-import { requestCredentials, uuidv7 } from "./upload.mjs";
+import { expiresWithin, requestCredentials, uuidv7 } from "./upload.mjs";
 
 // The API client's error and poller, for the adapter's users.
 export { ApiError, NotSettledError, waitUntilSettled } from "./api.mjs";
@@ -138,9 +138,4 @@ export function fileIdOf(keyOrFile) {
 function trimSlashes(url) {
   if (typeof url !== "string" || !url) throw new TypeError("`api` must be the API's base URL");
   return url.replace(/\/+$/, "");
-}
-
-function expiresWithin(issued, ms) {
-  const at = Date.parse(issued.expiration);
-  return Number.isFinite(at) && at - Date.now() < ms;
 }
