@@ -34,6 +34,25 @@ fn of(captured: &Captured, name: &str, dimensions: &[(&str, &str)]) -> Vec<Value
         .collect()
 }
 
+/// [`of`], once it holds `count` records or 10 s have passed: record-ownership writes a
+/// file's record before its metric (the metric counts what was done), so a test that sees
+/// the record may be a moment ahead of the line.
+async fn of_eventually(
+    captured: &Captured,
+    name: &str,
+    dimensions: &[(&str, &str)],
+    count: usize,
+) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let found = of(captured, name, dimensions);
+        if found.len() >= count || std::time::Instant::now() > deadline {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_functions_write_their_metrics_as_embedded_metric_format() {
     // At `error`: no log line of this run is written, and every metric line still is.
@@ -58,8 +77,11 @@ async fn the_functions_write_their_metrics_as_embedded_metric_format() {
         })
     );
     assert!(record["_aws"]["Timestamp"].as_i64().unwrap() > 1_700_000_000_000);
-    assert_eq!(of(&captured, "FilesReady", &[]).len(), 1);
-    let waited = &of(&captured, "TimeToReady", &[])[0];
+    assert_eq!(
+        of_eventually(&captured, "FilesReady", &[], 1).await.len(),
+        1
+    );
+    let waited = &of_eventually(&captured, "TimeToReady", &[], 1).await[0];
     assert_eq!(
         waited["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"],
         "Milliseconds"
@@ -84,11 +106,13 @@ async fn the_functions_write_their_metrics_as_embedded_metric_format() {
     let _ = run
         .settled_rejected("alice", file_id, "content_mismatch")
         .await;
-    let rejected = of(
+    let rejected = of_eventually(
         &captured,
         "FilesRejected",
         &[("Reason", "content_mismatch")],
-    );
+        1,
+    )
+    .await;
     assert_eq!(rejected.len(), 1, "{:?}", records(&captured));
 
     // One file ready and one upload reserved, of two: the next upload is refused.
